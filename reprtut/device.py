@@ -1,0 +1,52 @@
+"""Devices and numerical precision, chosen once for every loop in the package."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def default_device() -> torch.device:
+    """The fastest available device: CUDA, then Apple MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for training on ``device``, or ``None`` for full fp32.
+
+    bf16 on GPUs of compute capability 8.0 and above (A100, H100, RTX 30xx+); fp16 with a
+    gradient scaler on older GPUs such as Colab's T4, whose bf16 is emulated and slow;
+    fp32 on CPUs and MPS, where autocast brings no speed.
+    """
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def autocast(device: torch.device | str | None = None, enabled: bool = True):
+    """Mixed-precision context for ``device`` (a no-op where :func:`amp_dtype` is ``None``)."""
+    device = torch.device(device) if device is not None else default_device()
+    dtype = amp_dtype(device) if enabled else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradScaler:
+    """A gradient scaler that is active only for fp16 autocast (bf16 and fp32 need none)."""
+    active = enabled and amp_dtype(device) == torch.float16
+    return torch.amp.GradScaler(device.type, enabled=active)
+
+
+def to_device_layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move an image batch (B, C, H, W) to ``device``, channels_last on CUDA (faster convs)."""
+    x = x.to(device, non_blocking=True)
+    if device.type == "cuda" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

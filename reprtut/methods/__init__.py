@@ -1,0 +1,7 @@
+"""Training methods of the book, one file each; every method is an Objective for one loop."""
+
+from .base import METHODS, Objective, accuracy_metric, build, register
+from .standard import Standard
+from .adversarial import PGDTraining
+
+__all__ = ["METHODS", "Objective", "accuracy_metric", "build", "register", "Standard", "PGDTraining"]

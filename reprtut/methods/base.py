@@ -1,0 +1,68 @@
+"""The contract between a training method and the one training loop (:func:`reprtut.train.fit`).
+
+A method is an :class:`Objective`: an ``nn.Module`` that owns the classifier and any module
+only the method needs (a decoder, a discriminator), computes a loss from a batch, and decides
+how many optimizer updates a batch makes. The loop owns everything else: devices, mixed
+precision, the optimizers' schedules, progress, checkpoints and resuming.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+Metrics = dict[str, torch.Tensor]
+Update = Callable[[str, torch.Tensor], None]
+
+
+class Objective(nn.Module):
+    """Base class of training methods. Subclasses implement :meth:`loss`, and override
+    :meth:`param_groups` and :meth:`step` when they own several optimizers."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
+        """Scalar loss to minimise and metrics (0-d tensors, left on the device)."""
+        raise NotImplementedError
+
+    def param_groups(self) -> dict[str, tuple[list[nn.Parameter], dict]]:
+        """Optimizer name -> (parameters, overrides of the TrainConfig such as ``lr``).
+
+        The default is one optimizer, ``"main"``, over every parameter of the objective.
+        """
+        return {"main": ([p for p in self.parameters() if p.requires_grad], {})}
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, update: Update) -> Metrics:
+        """One training step on a batch; ``update(name, loss)`` back-propagates ``loss`` and
+        steps optimizer ``name`` (zeroing its gradients first)."""
+        loss, metrics = self.loss(x, y)
+        update("main", loss)
+        return metrics
+
+
+def accuracy_metric(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Fraction of correct predictions as a 0-d tensor (no host sync)."""
+    return (logits.argmax(1) == y).float().mean()
+
+
+METHODS: dict[str, type[Objective]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a method available to the model cache under ``name``."""
+    def wrap(cls):
+        METHODS[name] = cls
+        cls.method_name = name
+        return cls
+    return wrap
+
+
+def build(name: str, model: nn.Module, **kwargs) -> Objective:
+    """Instantiate method ``name`` around ``model``."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name](model, **kwargs)

@@ -1,0 +1,213 @@
+"""The one training loop of the book.
+
+:func:`fit` trains any :class:`~reprtut.methods.Objective` — standard training, PGD
+adversarial training, TRADES, perceptual regularization, AFD, the low-rank layer — and takes
+care of what they share: device placement, mixed precision (bf16 on recent GPUs, fp16 with a
+gradient scaler on older ones), channels_last, learning-rate schedules, progress bars,
+per-epoch checkpoints written atomically, and resuming a run where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .data import TensorLoader
+from .device import autocast, default_device, grad_scaler
+from .methods.base import Objective
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run (saved with the weights)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"        # "sgd" (Nesterov momentum) or "adam"
+    lr: float = 0.1               # peak learning rate
+    momentum: float = 0.9         # SGD only
+    weight_decay: float = 5e-4    # L2 penalty, applied by the optimizer
+    schedule: str = "onecycle"    # "onecycle" (linear warm-up and decay), "cosine", "step" or "constant"
+    milestones: tuple[int, ...] = ()  # epochs at which "step" divides the learning rate by 10
+    grad_clip: float | None = None    # max global gradient norm, None for no clipping
+    seed: int = 0
+    amp: bool = True              # mixed precision on GPUs (see reprtut.device.amp_dtype)
+    compile: bool = False         # torch.compile the model (worth it on GPUs for long runs)
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
+        if self.schedule not in ("onecycle", "cosine", "step", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        self.milestones = tuple(self.milestones)
+
+
+class History(dict):
+    """Per-epoch records: ``history["test_acc"][e]`` is the value after epoch e + 1."""
+
+    def append(self, row: dict) -> None:
+        for key, value in row.items():
+            self.setdefault(key, []).append(value)
+
+    def plot(self, keys=None, ax=None):
+        """One panel of the given columns (default: every accuracy) against the epoch."""
+        from .viz import plot_history
+        return plot_history(self, keys, ax=ax)
+
+
+def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum or Adam(W), as ``cfg`` says; ``overrides`` replace its fields."""
+    lr = overrides.get("lr", cfg.lr)
+    wd = overrides.get("weight_decay", cfg.weight_decay)
+    if overrides.get("optimizer", cfg.optimizer) == "adam":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=overrides.get("betas", (0.9, 0.999)))
+    return torch.optim.SGD(params, lr=lr, momentum=overrides.get("momentum", cfg.momentum),
+                           nesterov=True, weight_decay=wd)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """A per-step learning-rate schedule over ``cfg.epochs`` epochs."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle":
+        peak = [g["lr"] for g in opt.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=peak, total_steps=total, pct_start=0.25, anneal_strategy="linear",
+            cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if cfg.schedule == "step":
+        bounds = [m * steps_per_epoch for m in cfg.milestones]
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=bounds, gamma=0.1)
+    return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+def save_atomic(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """torch.load with ``weights_only=True``: tensors and plain containers only, no code."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # unpickling errors come in many types; say which file is bad
+        raise RuntimeError(f"could not read checkpoint {path}: {err}. Delete it to start over.") from err
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,
+                      ) -> torch.Tensor:
+    """Clean accuracy as a 0-d tensor on the model's device (no host sync)."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), device=x.device)
+    for i in range(0, len(x), batch_size):
+        correct += (model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()
+    model.train(was_training)
+    return correct / len(x)
+
+
+def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
+        eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+        checkpoint: str | os.PathLike | None = None, progress: bool = True,
+        on_step: Callable[[int, int], None] | None = None, log_every: int = 50) -> History:
+    """Train ``objective`` for ``cfg.epochs`` epochs over ``loader``; return the history.
+
+    eval_data: optional (x, y) on the loader's device, x in [0, 1]; its clean accuracy is
+    recorded after every epoch as ``test_acc``. checkpoint: a file path; after every epoch the
+    weights, optimizers, schedules and history are written there atomically, and a later call
+    with the same path resumes after the last completed epoch. Epoch e is seeded with
+    (cfg.seed, e), so a resumed run ends with the same weights as an uninterrupted one.
+    on_step(epoch, step) is called after every step (for tests and custom logging).
+    Metrics stay on the device and are read back every ``log_every`` steps and per epoch.
+    """
+    device = loader.device
+    objective.to(device)
+    if device.type == "cuda":
+        objective.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        objective.model.compile()
+
+    optimizers = {name: make_optimizer(params, cfg, **over)
+                  for name, (params, over) in objective.param_groups().items()}
+    schedules = {name: make_schedule(opt, cfg, len(loader)) for name, opt in optimizers.items()}
+    scaler = grad_scaler(device, cfg.amp)
+    history, start = History(), 0
+
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, map_location=device)
+        objective.load_state_dict(state["objective"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            schedules[name].load_state_dict(state["schedules"][name])
+        scaler.load_state_dict(state["scaler"])
+        history = History(state["history"])
+        start = state["epoch"]
+
+    def update(name: str, loss: torch.Tensor) -> None:
+        opt = optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(opt)
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        scaler.step(opt)
+
+    for epoch in range(start, cfg.epochs):
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # attack starts, dropout, augmentation
+        loader.set_epoch(epoch)
+        objective.train()
+        sums: dict[str, torch.Tensor] = {}
+        seen = 0
+        lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the start of the epoch
+        t0 = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step, (x, y) in enumerate(bar):
+            with autocast(device, cfg.amp):
+                metrics = objective.step(x, y, update)
+            scaler.update()
+            for sched in schedules.values():
+                sched.step()
+            for key, value in metrics.items():  # running sums stay on the device
+                sums[key] = sums.get(key, 0) + value.detach().float() * len(y)
+            seen += len(y)
+            if progress and step % log_every == 0:  # the only host sync inside an epoch
+                bar.set_postfix({k: f"{(v / seen).item():.3f}" for k, v in sums.items()})
+            if on_step is not None:
+                on_step(epoch, step)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "seconds": seconds, "images_per_s": seen / seconds, "lr": lr}
+        row.update({f"train_{k}": (v / seen).item() for k, v in sums.items()})
+        if eval_data is not None:
+            row["test_acc"] = evaluate_accuracy(objective.model, *eval_data).item()
+        history.append(row)
+        if progress:
+            tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in row.items()))
+        if checkpoint is not None:
+            save_atomic({"epoch": epoch + 1, "objective": objective.state_dict(),
+                         "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
+                         "schedules": {n: s.state_dict() for n, s in schedules.items()},
+                         "scaler": scaler.state_dict(), "history": dict(history),
+                         "config": asdict(cfg)}, checkpoint)
+    objective.eval()
+    return history
