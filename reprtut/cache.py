@@ -39,7 +39,7 @@ class ModelSpec:
     arch_kwargs: dict = field(default_factory=dict)
     method_kwargs: dict = field(default_factory=dict)
     n_train: int | None = None     # first n training images; None for all
-    n_eval: int = 1000             # test images whose accuracy is logged each epoch
+    n_eval: int = 1000             # test images evaluated after each epoch (0: none)
     augment: bool = False          # random crops and flips (reprtut.data.random_crop_flip)
 
     def key(self) -> str:
@@ -97,7 +97,7 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
         test = data_mod.load(spec.dataset, "test", n=spec.n_eval)
         loader = data_mod.TensorLoader(train, spec.train.batch_size, augment=spec.augment,
                                        seed=spec.train.seed, device=device, drop_last=True)
-        eval_data = (test.images(device), test.y.to(device))
+        eval_data = (test.images(device), test.y.to(device)) if spec.n_eval else None
         ckpt = path.with_suffix(".ckpt")
         if retrain:
             ckpt.unlink(missing_ok=True)

@@ -110,28 +110,15 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
         raise RuntimeError(f"could not read checkpoint {path}: {err}. Delete it to start over.") from err
 
 
-@torch.no_grad()
-def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,
-                      ) -> torch.Tensor:
-    """Clean accuracy as a 0-d tensor on the model's device (no host sync)."""
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), device=x.device)
-    for i in range(0, len(x), batch_size):
-        correct += (model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()
-    model.train(was_training)
-    return correct / len(x)
-
-
 def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
         eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         checkpoint: str | os.PathLike | None = None, progress: bool = True,
         on_step: Callable[[int, int], None] | None = None, log_every: int = 50) -> History:
     """Train ``objective`` for ``cfg.epochs`` epochs over ``loader``; return the history.
 
-    eval_data: optional (x, y) on the loader's device, x in [0, 1]; its clean accuracy is
-    recorded after every epoch as ``test_acc``. checkpoint: a file path; after every epoch the
-    weights, optimizers, schedules and history are written there atomically, and a later call
+    eval_data: optional (x, y) on the loader's device, x in [0, 1]; after every epoch the
+    objective's ``evaluate(x, y)`` metrics (default: clean accuracy, ``test_acc``) are
+    recorded. checkpoint: a file path; after every epoch the weights, optimizers, schedules and history are written there atomically, and a later call
     with the same path resumes after the last completed epoch. Epoch e is seeded with
     (cfg.seed, e), so a resumed run ends with the same weights as an uninterrupted one.
     on_step(epoch, step) is called after every step (for tests and custom logging).
@@ -198,7 +185,8 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
         row = {"epoch": epoch + 1, "seconds": seconds, "images_per_s": seen / seconds, "lr": lr}
         row.update({f"train_{k}": (v / seen).item() for k, v in sums.items()})
         if eval_data is not None:
-            row["test_acc"] = evaluate_accuracy(objective.model, *eval_data).item()
+            objective.eval()
+            row.update({k: v.item() for k, v in objective.evaluate(*eval_data).items()})
         history.append(row)
         if progress:
             tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

@@ -36,6 +36,15 @@ class Objective(nn.Module):
         """
         return {"main": ([p for p in self.parameters() if p.requires_grad], {})}
 
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> Metrics:
+        """Metrics on held-out data (x in [0, 1]), as 0-d tensors; called in eval mode after
+        every epoch. The default is the clean accuracy of the classifier, ``test_acc``."""
+        correct = torch.zeros((), device=x.device)
+        for i in range(0, len(x), batch_size):
+            correct += (self.model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum()
+        return {"test_acc": correct / len(x)}
+
     def step(self, x: torch.Tensor, y: torch.Tensor, update: Update) -> Metrics:
         """One training step on a batch; ``update(name, loss)`` back-propagates ``loss`` and
         steps optimizer ``name`` (zeroing its gradients first)."""
