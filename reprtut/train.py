@@ -118,8 +118,9 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
 
     eval_data: optional (x, y) on the loader's device, x in [0, 1]; after every epoch the
     objective's ``evaluate(x, y)`` metrics (default: clean accuracy, ``test_acc``) are
-    recorded. checkpoint: a file path; after every epoch the weights, optimizers, schedules and history are written there atomically, and a later call
-    with the same path resumes after the last completed epoch. Epoch e is seeded with
+    recorded. checkpoint: a file path; after every epoch the weights, optimizers, schedules
+    and history are written there atomically, and a later call with the same path resumes
+    after the last completed epoch. Epoch e is seeded with
     (cfg.seed, e), so a resumed run ends with the same weights as an uninterrupted one.
     on_step(epoch, step) is called after every step (for tests and custom logging).
     Metrics stay on the device and are read back every ``log_every`` steps and per epoch.
