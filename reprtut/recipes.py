@@ -29,15 +29,18 @@ def mnist_standard() -> ModelSpec:
 
 
 def mnist_pgd() -> ModelSpec:
-    """Madry et al.'s MNIST CNN adversarially trained against PGD in the l_inf ball of 0.3."""
-    steps = pick(quick=5, full=20, paper=40)
+    """Madry et al.'s MNIST CNN adversarially trained against PGD in the l_inf ball of 0.3.
+
+    The paper trains with 40 steps of 0.01 for 100k iterations of batch 50 (~83 epochs); the
+    quick profile's 3 steps of 0.15 are a far cheaper inner maximisation of the same problem.
+    """
     return ModelSpec(
         name="mnist-pgd", dataset="mnist", arch="mnist_cnn", arch_kwargs=_mnist_arch(),
-        method="pgd", method_kwargs={"eps": MNIST_EPS, "norm": "linf", "steps": steps,
-                                     "step_size": pick(quick=0.1, full=0.025, paper=0.01)},
-        n_train=pick(quick=12_000, full=None),
-        train=TrainConfig(epochs=pick(quick=2, full=20, paper=80), batch_size=128,
-                          optimizer="adam", lr=pick(quick=2e-3, full=1e-3, paper=1e-4),
+        method="pgd", n_train=pick(quick=12_000, full=None),
+        method_kwargs={"eps": MNIST_EPS, "norm": "linf", "steps": pick(quick=3, full=20, paper=40),
+                       "step_size": pick(quick=0.15, full=0.03, paper=0.01)},
+        train=TrainConfig(epochs=pick(quick=3, full=20, paper=83), batch_size=pick(quick=128, full=128, paper=50),
+                          optimizer="adam", lr=pick(quick=3e-3, full=1e-3, paper=1e-4),
                           weight_decay=0.0, schedule=pick(quick="onecycle", full="onecycle",
                                                           paper="constant")))
 
