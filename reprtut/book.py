@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """Make ``value`` available to the page's prose as ``{glue:text}`name``` (MyST-NB).
 
     Outside a Jupyter Book build (Colab, a plain Jupyter session) MyST-NB may be absent;
-    then nothing is recorded and the value is simply returned.
+    then nothing is recorded. Returns None, so a cell ending in a glue call shows nothing.
     """
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return
     _glue(name, value, display=display)
-    return value
+
+
+def table(rows, headers):
+    """A Markdown table (rendered on the site and in Jupyter) from rows of cells."""
+    from IPython.display import Markdown
+
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return Markdown("\n".join(lines))

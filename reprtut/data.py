@@ -20,6 +20,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -91,19 +92,60 @@ def home() -> Path:
     return Path(os.environ.get(HOME_ENV, Path.home() / ".cache" / "reprtut")).expanduser()
 
 
+# Derived datasets: name -> builder(split, download) -> Dataset, built from other datasets
+# (a stand-in composed of MNIST digits, a balanced subset of CelebA). See register_derived.
+DERIVED: dict[str, Callable[[str, bool], Dataset]] = {}
+
+
+def register_derived(info: DatasetInfo):
+    """Decorator: make ``builder(split, download) -> Dataset`` loadable as ``load(info.name)``.
+
+    The builder loads its sources with :func:`load` (passing ``download`` on) and returns
+    uint8 images; :func:`load` memoises the result like any other dataset.
+    """
+    def wrap(builder):
+        INFO[info.name] = info
+        DERIVED[info.name] = builder
+        return builder
+    return wrap
+
+
 def load(name: str, split: str = "train", *, n: int | None = None, download: bool = True) -> Dataset:
     """Load a dataset split as uint8 tensors; ``n`` keeps the first ``n`` examples.
 
-    ``name`` is one of ``mnist``, ``fashion_mnist``, ``cifar10``, ``svhn``, ``celeba``;
-    ``split`` is ``train`` or ``test``. Results are memoised, so chapters that load the same
-    split share one copy. Raises ``ValueError`` for unknown names and ``FileNotFoundError``
-    (saying what to set) when the data is neither local nor downloadable.
+    ``name`` is one of ``mnist``, ``fashion_mnist``, ``cifar10``, ``svhn``, ``celeba`` or a
+    derived dataset (:data:`DERIVED`); ``split`` is ``train`` or ``test``. Results are
+    memoised, so chapters that load the same split share one copy. Raises ``ValueError`` for
+    unknown names and ``FileNotFoundError`` (saying what to set) when the data is neither
+    local nor downloadable.
     """
     if name not in INFO:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(INFO)}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    return _load(name, split, os.environ.get(DATA_ENV) or None, download).subset(n)
+    mirror = os.environ.get(DATA_ENV) or None
+    if name in DERIVED:
+        return _load_derived(name, split, mirror, download).subset(n)
+    return _load(name, split, mirror, download).subset(n)
+
+
+def available(name: str, *, download: bool = False) -> bool:
+    """Whether :func:`load` can serve both splits of ``name`` (downloading only if asked).
+
+    A failed download (no network, a mirror's quota exceeded) counts as not available.
+    """
+    try:
+        load(name, "train", download=download)
+        load(name, "test", download=download)
+    except (FileNotFoundError, RuntimeError, OSError):
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _load_derived(name: str, split: str, mirror: str | None, download: bool) -> Dataset:
+    # mirror is part of the memo key only: the builder's own load() calls read the environment.
+    return DERIVED[name](split, download)
 
 
 @functools.lru_cache(maxsize=16)

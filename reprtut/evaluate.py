@@ -1,13 +1,19 @@
-"""Accuracy, robust accuracy and the accuracy-vs-eps curve, batched on the model's device."""
+"""Accuracy, robust accuracy and the accuracy-vs-eps curve, batched on the model's device;
+the normalized AUC of that curve, minimum-perturbation statistics, white-box vs black-box
+transfer, and instantaneous vs cumulative accuracy over an attack's iterations."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-from .attacks.core import frozen
+from .attacks.core import check_inputs, cross_entropy_sum, frozen
+from .attacks.gradient import pgd_steps
+from .attacks.norms import norm_of
 
 Attack = Callable[..., torch.Tensor]
 
@@ -41,3 +47,138 @@ def accuracy_vs_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
                     eps_values: Sequence[float], **kwargs) -> list[float]:
     """Robust accuracy at each eps of ``eps_values`` (eps = 0 gives the clean accuracy)."""
     return [robust_accuracy(model, x, y, attack, eps=float(e), **kwargs) for e in eps_values]
+
+
+# --------------------------------------------------------------- the area under the ε curve
+
+def normalized_auc(eps_values: Sequence[float], accuracies: Sequence[float]) -> float:
+    """Area under the accuracy-vs-eps curve divided by the eps range (AFD paper, table 2).
+
+    Trapezoid rule over the swept eps values; the division makes a model that is always
+    right score 1 and one that is always wrong score 0, whatever the units of eps. eps_values
+    must be increasing (at least two of them) and accuracies in [0, 1], one per eps.
+    """
+    e = torch.as_tensor(eps_values, dtype=torch.float64)
+    a = torch.as_tensor(accuracies, dtype=torch.float64)
+    if e.dim() != 1 or len(e) < 2 or e.shape != a.shape:
+        raise ValueError(f"need >= 2 eps values and one accuracy each, got {len(e)} and {len(a)}")
+    if not bool((e[1:] > e[:-1]).all()):
+        raise ValueError(f"eps values must increase, got {list(map(float, e))}")
+    if not bool(((a >= 0) & (a <= 1)).all()):
+        raise ValueError("accuracies must lie in [0, 1]")
+    return float(torch.trapezoid(a, e) / (e[-1] - e[0]))
+
+
+def sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+          attacks: dict[str, tuple[Attack, Sequence[float], dict]]) -> dict[str, dict]:
+    """Robust accuracy over an eps sweep for each attack, and its normalized AUC.
+
+    attacks: name -> (attack, eps_values, kwargs). Returns name -> {"eps": [...],
+    "accuracy": [...], "auc": float}. Minimum-perturbation attacks (DeepFool, C&W, DDN) are
+    better swept with :func:`min_perturbation` and :meth:`MinPerturbation.accuracy_at`, which
+    attack once instead of once per eps.
+    """
+    out = {}
+    for name, (attack, eps_values, kwargs) in attacks.items():
+        acc = accuracy_vs_eps(model, x, y, attack, eps_values, **kwargs)
+        out[name] = {"eps": list(map(float, eps_values)), "accuracy": acc,
+                     "auc": normalized_auc(eps_values, acc)}
+    return out
+
+
+# ------------------------------------------------------------- minimum-perturbation statistics
+
+@dataclass
+class MinPerturbation:
+    """Per-example results of a minimum-perturbation attack, all (N,) tensors on the CPU.
+
+    norm: ||delta||_2 of the smallest fooling perturbation found; 0 for examples the model
+    gets wrong already, inf where the attack failed. rho: ||delta||_2 / ||x||_2 (Sanyal et
+    al., appendix D.2; the paper averages it over fooled examples). fooled: the prediction on
+    x_adv differs from y.
+    """
+
+    norm: torch.Tensor
+    rho: torch.Tensor
+    fooled: torch.Tensor
+
+    def accuracy_at(self, eps_values: Sequence[float]) -> list[float]:
+        """Robust accuracy at each eps: the fraction of examples whose minimum perturbation is
+        larger than eps (the accuracy of an attack restricted to the eps-ball)."""
+        return [(self.norm > float(e)).float().mean().item() for e in eps_values]
+
+    def summary(self) -> dict[str, float]:
+        """Success rate, and median and mean of ||delta||_2 and rho over the fooled examples
+        that the model classified correctly (norm > 0)."""
+        moved = self.fooled & (self.norm > 0)
+        n = self.norm[moved]
+        r = self.rho[moved]
+        nan = float("nan")
+        return {"success_rate": self.fooled.float().mean().item(),
+                "median_norm": n.median().item() if len(n) else nan,
+                "mean_norm": n.mean().item() if len(n) else nan,
+                "median_rho": r.median().item() if len(r) else nan,
+                "mean_rho": r.mean().item() if len(r) else nan}
+
+
+def min_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
+                     batch_size: int = 500, **kwargs) -> MinPerturbation:
+    """Run a minimum-perturbation attack (``eps=None``) on x (N, C, H, W) in [0, 1] with labels
+    y (N,) and return the per-example ||delta||_2, rho and success as a :class:`MinPerturbation`."""
+    kwargs.setdefault("eps", None)
+    x_adv = perturb(model, x, y, attack, batch_size=batch_size, **kwargs)
+    fooled = predict(model, x_adv, batch_size).argmax(1) != y
+    size = norm_of(x_adv - x, "l2")
+    size = torch.where(fooled, size, torch.full_like(size, math.inf))
+    size = torch.where(predict(model, x, batch_size).argmax(1) != y, torch.zeros_like(size), size)
+    rho = size / norm_of(x, "l2").clamp_min(1e-12)
+    return MinPerturbation(size.cpu(), rho.cpu(), fooled.cpu())
+
+
+# --------------------------------------------------------------------- white box, black box
+
+def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             attack: Attack, *, batch_size: int = 500, **kwargs) -> dict[str, float]:
+    """White-box vs black-box (transfer) robust accuracy of ``target``.
+
+    white_box: attack computed on the target itself; black_box: attack computed on the
+    ``surrogate`` and the adversarial images shown to the target (Papernot et al., 2017; the
+    AFD paper's BB columns, the low-rank paper's dashed curves). Also returns the clean
+    accuracy. A black-box attack much stronger than the white-box one is a sign of gradient
+    masking (see :mod:`reprtut.masking`).
+    """
+    x_white = perturb(target, x, y, attack, batch_size=batch_size, **kwargs)
+    x_black = perturb(surrogate, x, y, attack, batch_size=batch_size, **kwargs)
+    return {"clean": accuracy(target, x, y), "white_box": accuracy(target, x_white, y),
+            "black_box": accuracy(target, x_black, y)}
+
+
+# ------------------------------------------------------ accuracy over the attack's iterations
+
+def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                             steps: int, step_size: float, norm: str = "linf",
+                             loss_fn=cross_entropy_sum, batch_size: int = 500,
+                             ) -> tuple[list[float], list[float]]:
+    """Instantaneous and cumulative accuracy of an iterative attack after k = 0..steps steps
+    (Sanyal et al., appendix D.3), from one run of the PGD loop started at x.
+
+    With y_a(x; k) the label after k steps: a_I(k) = mean[y_a(x; k) == y_a(x; 0)] and
+    a_C(k) = mean[y_a(x; j) == y_a(x; 0) for every j <= k]. a_C never increases; a_I can, when
+    an example that was fooled at some step is classified as before again later.
+    loss_fn: ``cross_entropy_sum`` for Iter-FGSM, ``attacks.least_likely_loss`` for
+    Iter-LL-FGSM. Returns two lists of steps + 1 floats.
+    """
+    check_inputs(x, y, eps, norm)
+    preds = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        seen: list[torch.Tensor] = []
+        x_last = pgd_steps(model, xb, yb, eps=eps, norm=norm, steps=steps, step_size=step_size,
+                           random_start=False, loss_fn=loss_fn,
+                           on_step=lambda k, x_k, logits: seen.append(logits.argmax(1)))
+        seen.append(predict(model, x_last).argmax(1))
+        preds.append(torch.stack(seen, 1))                                # (b, steps + 1)
+    same = torch.cat(preds) == torch.cat(preds)[:, :1]                    # (N, steps + 1)
+    instantaneous = same.float().mean(0)
+    cumulative = same.int().cummin(1).values.float().mean(0)
+    return instantaneous.tolist(), cumulative.tolist()

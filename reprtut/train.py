@@ -34,7 +34,7 @@ class TrainConfig:
     lr: float = 0.1               # peak learning rate
     momentum: float = 0.9         # SGD only
     weight_decay: float = 5e-4    # L2 penalty, applied by the optimizer
-    schedule: str = "onecycle"    # "onecycle" (linear warm-up and decay), "cosine", "step" or "constant"
+    schedule: str = "onecycle"    # "onecycle" (linear warm-up, then decay), "cosine", "step" or "constant"
     milestones: tuple[int, ...] = ()  # epochs at which "step" divides the learning rate by 10
     grad_clip: float | None = None    # max global gradient norm, None for no clipping
     seed: int = 0
@@ -78,10 +78,14 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
     """A per-step learning-rate schedule over ``cfg.epochs`` epochs."""
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
-        peak = [g["lr"] for g in opt.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=peak, total_steps=total, pct_start=0.25, anneal_strategy="linear",
-            cycle_momentum=False, div_factor=10.0, final_div_factor=100.0)
+        warm = max(1, round(0.25 * total))  # a quarter of the steps warm up from lr/10 to lr
+
+        def one_cycle(step: int) -> float:
+            if step < warm:
+                return 0.1 + 0.9 * step / warm
+            return max(0.01, 1.0 - (step - warm) / max(1, total - warm))  # then decay to lr/100
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, one_cycle)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "step":

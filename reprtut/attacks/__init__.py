@@ -1,10 +1,26 @@
 """Adversarial attacks. Every attack is called ``attack(model, x, y, *, eps, norm, ...)`` with
 images x in [0, 1] and returns adversarial images of the same shape inside the eps-ball and
-the [0, 1] box; a target class is passed as ``y`` with ``targeted=True``."""
+the [0, 1] box; a target class is passed as ``y`` with ``targeted=True``.
+
+Files: ``norms`` (per-norm step, projection, random start), ``core`` (checks, frozen model,
+input gradient), ``gradient`` (FGSM, PGD and the one iterative loop), ``iterative``
+(Iter-FGSM, Iter-LL-FGSM, MIM), ``minimal`` (DeepFool, C&W-l2, DDN; ``eps=None`` means
+unbounded) and ``library`` (AutoAttack and Square from torchattacks).
+"""
 
 from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
-from .gradient import fgsm, pgd, pgd_steps
+from .gradient import check_budget, fgsm, pgd, pgd_steps
+from .iterative import iter_fgsm, iter_ll_fgsm, kurakin_steps, least_likely_loss, mim
+from .library import autoattack, square
+from .minimal import cw_l2, ddn, deepfool
 from .norms import NORMS, norm_of, project, random_start, steepest
 
-__all__ = ["fgsm", "pgd", "pgd_steps", "check_inputs", "cross_entropy_sum", "frozen", "input_gradient",
+# name -> attack, for loops over the suite (chapter 2, the masking checks)
+ATTACKS = {"fgsm": fgsm, "pgd": pgd, "iter_fgsm": iter_fgsm, "iter_ll_fgsm": iter_ll_fgsm,
+           "mim": mim, "deepfool": deepfool, "cw_l2": cw_l2, "ddn": ddn,
+           "autoattack": autoattack, "square": square}
+
+__all__ = ["fgsm", "pgd", "pgd_steps", "iter_fgsm", "iter_ll_fgsm", "mim", "deepfool", "cw_l2",
+           "ddn", "autoattack", "square", "ATTACKS", "check_budget", "check_inputs",
+           "cross_entropy_sum", "frozen", "input_gradient", "kurakin_steps", "least_likely_loss",
            "NORMS", "norm_of", "project", "random_start", "steepest"]

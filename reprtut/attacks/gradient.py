@@ -1,12 +1,30 @@
-"""Gradient attacks with a fixed budget: FGSM and projected gradient descent (PGD)."""
+"""Gradient attacks with a fixed budget: FGSM and projected gradient descent (PGD).
+
+:func:`pgd_steps` is the one loop behind every iterative gradient attack of the book: PGD in
+l_inf, l_2 and l_1, the basic iterative method (Iter-FGSM), Iter-LL-FGSM and the momentum
+iterative method (MIM) differ only in the norm, the loss, the momentum and the start.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from . import norms
 from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
+
+# on_step(k, x_k, logits_k): called with iterate k (k = 0 .. steps-1) and its logits before step k.
+StepHook = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+def check_budget(steps, step_size) -> None:
+    """Raise ``ValueError`` unless steps is an integer >= 1 and step_size is None or > 0."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if step_size is not None and not (isinstance(step_size, (int, float)) and step_size > 0):
+        raise ValueError(f"step_size must be a number > 0, got {step_size!r}")
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
@@ -18,25 +36,32 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
     times from a random point of the ball (or from 0). ``targeted`` makes y the target class:
     the loss is then decreased instead of increased. Returns the last iterate.
 
-    x: float (B, C, H, W) in [0, 1]; y: int64 (B,); eps >= 0 in the units of ``norm``;
+    x: float (B, C, H, W) in [0, 1]; y: int64 (B,); eps >= 0 in the units of ``norm``
+    ("linf", "l2" or "l1"; l1 takes sparse steps, see :mod:`reprtut.attacks.norms`);
     step_size defaults to 2.5 * eps / steps (Madry et al.). Returns x_adv with the shape and
     device of x, inside the ball and in [0, 1]. The model is put in eval mode with frozen
     parameters and restored afterwards.
     """
     check_inputs(x, y, eps, norm)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if step_size is not None and not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    check_budget(steps, step_size)
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
                      random_start=random_start, targeted=targeted, loss_fn=loss_fn)
 
 
 def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str,
               steps: int, step_size: float | None = None, random_start: bool = True,
-              targeted: bool = False, loss_fn=cross_entropy_sum) -> torch.Tensor:
+              targeted: bool = False, loss_fn=cross_entropy_sum, decay: float = 0.0,
+              early_stop: bool = False, on_step: StepHook | None = None) -> torch.Tensor:
     """The PGD loop of :func:`pgd` without its argument checks, so without a host sync:
-    the form that training objectives call on batches that come from the loader."""
+    the form that training objectives call on batches that come from the loader.
+
+    decay: momentum mu of MIM (Dong et al., 2018, eq. 6), g <- mu g + grad / ||grad||_1,
+        and the step follows g; 0 (the default) is plain PGD.
+    early_stop: freeze each example at its first iterate that fools the model (argmax != y,
+        or == y when targeted), as minimum-perturbation protocols do; the loop itself still
+        runs ``steps`` times, so no host sync is needed to know when all are done.
+    on_step: a hook called as ``on_step(k, x_k, logits_k)`` before step k (for trajectories).
+    """
     x = x.detach()
     if eps == 0:
         return x.clone()
@@ -45,12 +70,25 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     with frozen(model):
         delta = norms.random_start(x, eps, norm) if random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
-        for _ in range(steps):
-            grad, _ = input_gradient(model, x + delta, y, loss_fn)
-            delta = delta + direction * step_size * norms.steepest(grad, norm)
+        g = torch.zeros_like(x)
+        done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for k in range(steps):
+            x_adv = x + delta
+            grad, logits = input_gradient(model, x_adv, y, loss_fn)
+            if on_step is not None:
+                on_step(k, x_adv, logits)
+            if decay:
+                g = decay * g + grad / norms._batch_norm(grad, 1).clamp_min(1e-12)
+            else:
+                g = grad
+            step = direction * step_size * norms.steepest(g, norm, x_adv)
             # Ball first, then box: x is in the box, so clamping x + delta only shrinks each
             # coordinate of delta and cannot leave the ball again.
-            delta = (x + norms.project(delta, eps, norm)).clamp(0, 1) - x
+            new = (x + norms.project(delta + step, eps, norm)).clamp(0, 1) - x
+            if early_stop:
+                done = done | ((logits.argmax(1) == y) if targeted else (logits.argmax(1) != y))
+                new = torch.where(norms._per_example(done, x), delta, new)
+            delta = new
     return (x + delta).detach()
 
 

@@ -1,0 +1,407 @@
+"""Robust representations (Engstrom et al., 2019): R(x) and the tools that optimise it.
+
+The representation R(x) of a :class:`~reprtut.models.Classifier` is its penultimate layer,
+``model.features(x)`` of shape (B, d); the logits are ``W R(x) + b`` with W =
+``model.head.weight`` of shape (K, d), so the paper's W_ic is ``W[c, i]``. Every tool below is
+projected gradient descent or ascent on a simple function of R in an l2 ball around a
+starting image x0 and inside the [0, 1] box, run by the book's one PGD loop,
+:func:`reprtut.attacks.pgd_steps`, with a loss on R in place of the cross-entropy. No image
+prior is added: what the images show is what R encodes ("model faithfulness").
+
+============  ==============  ===========================================================
+tool          paper           problem solved, ||delta||_2 <= eps, x0 + delta in [0, 1]
+============  ==============  ===========================================================
+invert        eq. 5, sec 4.2  min ||R(x0 + delta) - r_target||_2
+maximize      eq. 4, sec 4.1  max R(x0 + delta)_i
+interpolate   eq. 6, sec 5.1  invert (1 - a) R(x1) + a R(x2), seeded with (1 - a) x1 + a x2
+add_feature   eq. 7, sec 5.2  maximize from a natural image in a small ball, step by step
+accentuate    eq. 8, sec 5.3  maximize the sum of the top-k coordinates of R(x)_i W_ic
+============  ==============  ===========================================================
+
+:func:`budget` gives each tool's (eps, steps, step_size) for the active profile: appendix A's
+values for 224x224 images, scaled to 32x32 (an l2 length grows with the square root of the
+pixel count, so by 32 / 224).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attacks import frozen, input_gradient, pgd_steps
+from .attacks.gradient import check_budget
+from .profiles import pick
+
+# l2 lengths of the paper's 224x224x3 images -> 32x32x3: sqrt(32*32*3) / sqrt(224*224*3).
+SCALE = 32 / 224
+# Standard deviation of the Gaussian noise around grey that seeds inversions and feature
+# visualisations (the paper does not give it). Faint on purpose: a robust model is nearly
+# blind to pixel noise, so its optimisation keeps whatever noise the seed starts with.
+SEED_STD = 0.05
+
+
+def budget(tool: str) -> dict:
+    """(eps, steps, step_size) of ``tool`` for the active profile, as keyword arguments.
+
+    tool: ``"maximize"`` (appendix A.4: eps 1000, 200 steps of 1), ``"invert"`` and
+    ``"interpolate"`` (A.5: eps 1000, 10,000 steps of 1), ``"add_feature"`` and
+    ``"accentuate"`` (A.6: eps 40, 60 steps of 1). Lengths are scaled by :data:`SCALE`; the
+    paper's eps of 1000 exceeds the diameter of the image box (sqrt(3072) = 55 here), so it
+    is ``inf``: no ball. The quick profile takes fewer, longer steps.
+    """
+    inf = math.inf
+    table = {
+        "maximize": pick(quick=(inf, 60, 0.25), full=(inf, 200, SCALE)),
+        "invert": pick(quick=(inf, 150, 0.25), full=(inf, 2000, SCALE), paper=(inf, 10_000, SCALE)),
+        "add_feature": pick(quick=(40 * SCALE, 40, 1.5 * SCALE), full=(40 * SCALE, 60, SCALE)),
+    }
+    table["interpolate"] = table["invert"]
+    table["accentuate"] = table["add_feature"]
+    if tool not in table:
+        raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(sorted(table))}")
+    eps, steps, step_size = table[tool]
+    return {"eps": eps, "steps": steps, "step_size": step_size}
+
+
+# ------------------------------------------------------------------------------ checks
+
+def _check_model(model) -> None:
+    if not isinstance(getattr(model, "features", None), nn.Module) or \
+            not isinstance(getattr(model, "head", None), nn.Linear):
+        raise ValueError(f"model must be a reprtut.models.Classifier (R = model.features, "
+                         f"W = model.head.weight), got {type(model).__name__}")
+
+
+def _check_images(x, name: str = "x0") -> None:
+    """x: float (B, C, H, W) in [0, 1]; reads two numbers back from the device."""
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.dim() != 4 or len(x) == 0:
+        raise ValueError(f"{name} must be a non-empty float batch (B, C, H, W) of images in [0, 1], "
+                         f"got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+    lo, hi = torch.aminmax(x.detach())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must lie in [0, 1] (normalisation is the model's first layer), "
+                         f"got values in [{lo.item():.3g}, {hi.item():.3g}]")
+
+
+def _check_eps(eps) -> None:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or math.isnan(eps) or not eps > 0:
+        raise ValueError(f"eps must be a number > 0 (math.inf for no ball), got {eps!r}")
+
+
+def _coordinates(i, n: int, d: int, device) -> torch.Tensor:
+    """Coordinates i (an int, or n ints) as an int64 tensor (n, 1), each checked in [0, d)."""
+    i = torch.as_tensor(i, device=device)
+    if i.is_floating_point() or i.dtype == torch.bool or i.dim() > 1 or i.numel() not in (1, n):
+        raise ValueError(f"i must be an int or {n} ints (one per image), got {i.dtype} {tuple(i.shape)}")
+    if i.numel() and (i.min() < 0 or i.max() >= d):
+        raise ValueError(f"coordinates must lie in [0, {d}) for a {d}-dimensional R, "
+                         f"got values in [{i.min().item()}, {i.max().item()}]")
+    return i.long().reshape(-1, 1).expand(n, 1)
+
+
+# ------------------------------------------------------------------------------ R(x)
+
+@torch.no_grad()
+def representation(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """R(x): the penultimate layer of ``model`` for images x (N, C, H, W) in [0, 1].
+
+    Returns float32 (N, d) on x's device, computed ``batch_size`` images at a time in eval
+    mode (batch-norm running statistics, so R of an image does not depend on its batch).
+    """
+    _check_model(model)
+    with frozen(model):
+        return torch.cat([model.features(x[j:j + batch_size]).float()
+                          for j in range(0, len(x), batch_size)])
+
+
+def distance_loss(r: torch.Tensor, r_target: torch.Tensor) -> torch.Tensor:
+    """sum_b ||r_b - r_target_b||_2, eq. 5's objective summed over the batch (B, d) -> ()."""
+    return (r.float() - r_target).norm(dim=1).sum()
+
+
+def coordinate_loss(r: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """sum_b sum_j r[b, idx[b, j]]: the coordinates to maximise (eq. 4, 7), (B, d) -> ()."""
+    return r.float().gather(1, idx).sum()
+
+
+def _check(model, x0, eps, steps, step_size) -> None:
+    """Raise ``ValueError`` saying what is wrong with a tool's arguments."""
+    _check_model(model)
+    _check_images(x0)
+    _check_eps(eps)
+    check_budget(steps, step_size)
+
+
+def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep=()):
+    """PGD in the l2 ball of eps around x0 on ``loss_fn(R(x), target)``, from delta = 0.
+
+    Arguments already checked. Returns the last iterate and ``{k: iterate before step k}``
+    for k in ``keep``.
+    """
+    snapshots: dict[int, torch.Tensor] = {}
+
+    def on_step(k, x_k, _):
+        if k in keep:
+            snapshots[k] = x_k.detach().clone()
+
+    x = pgd_steps(model.features, x0, target, eps=eps, norm="l2", steps=steps,
+                  step_size=step_size, random_start=False, targeted=not ascend,
+                  loss_fn=loss_fn, on_step=on_step if keep else None)
+    return x, snapshots
+
+
+# ------------------------------------------------------------------------------ the tools
+
+def invert(model: nn.Module, x0: torch.Tensor, r_target: torch.Tensor, *, eps: float,
+           steps: int, step_size: float) -> torch.Tensor:
+    """Representation inversion (Engstrom et al., eq. 5): an image near x0 whose R matches r_target.
+
+    Solves min_delta ||R(x0 + delta) - r_target||_2 over ||delta||_2 <= eps and
+    x0 + delta in [0, 1] with ``steps`` normalised gradient steps of l2 length ``step_size``
+    from delta = 0. With eps = inf (appendix A.5) it inverts R from any seed x0 (noise,
+    another image); with a small eps it is section 2's test of a representation: can an
+    image within eps of x0 take another image's representation?
+
+    x0: float (B, C, H, W) in [0, 1]; r_target: (B, d), e.g. ``representation(model, x_t)``.
+    Returns float (B, C, H, W) in [0, 1] with ||x - x0||_2 <= eps, on x0's device.
+    Defaults per profile: ``budget("invert")``.
+    """
+    _check(model, x0, eps, steps, step_size)
+    if not torch.is_tensor(r_target) or r_target.shape != (len(x0), model.dim):
+        raise ValueError(f"r_target must have shape ({len(x0)}, {model.dim}) (one representation "
+                         f"per seed image), got {tuple(getattr(r_target, 'shape', ()))}")
+    x, _ = _optimise(model, x0, r_target.detach().float(), distance_loss, eps=eps, steps=steps,
+                     step_size=step_size, ascend=False)
+    return x
+
+
+def maximize(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
+             step_size: float) -> torch.Tensor:
+    """Feature visualisation (Engstrom et al., eq. 4): max_delta R(x0 + delta)_i.
+
+    ``steps`` normalised gradient-ascent steps of l2 length ``step_size`` from x0, inside
+    the l2 ball of eps (appendix A.4: no ball) and the [0, 1] box.
+
+    x0: float (B, C, H, W) in [0, 1]; i: one coordinate for all images, or (B,) ints, in
+    [0, d). Returns float (B, C, H, W) in [0, 1]. Defaults per profile: ``budget("maximize")``.
+    """
+    _check(model, x0, eps, steps, step_size)
+    idx = _coordinates(i, len(x0), model.dim, x0.device)
+    x, _ = _optimise(model, x0, idx, coordinate_loss, eps=eps, steps=steps,
+                     step_size=step_size, ascend=True)
+    return x
+
+
+def add_feature(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
+                step_size: float, rows: int = 1) -> torch.Tensor:
+    """Feature addition (Engstrom et al., eq. 7, fig. 8 and 20): maximise R_i from natural images.
+
+    The same ascent as :func:`maximize`, in a ball small enough (appendix A.6: eps 40 on
+    224x224 images) that the image keeps its content and gains feature i. ``rows`` > 1
+    returns the progression: the iterates after steps / rows, 2 steps / rows, ..., steps
+    steps (``steps`` must be a multiple of ``rows``), as in the paper's figure 20.
+
+    x0: float (B, C, H, W) in [0, 1]; i: an int or (B,) ints in [0, d).
+    Returns float (rows, B, C, H, W) in [0, 1]. Defaults per profile: ``budget("add_feature")``.
+    """
+    _check(model, x0, eps, steps, step_size)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1 or steps % rows:
+        raise ValueError(f"rows must be a positive integer that divides steps, got rows={rows!r}, "
+                         f"steps={steps!r}")
+    idx = _coordinates(i, len(x0), model.dim, x0.device)
+    every = steps // rows
+    keep = tuple(every * r for r in range(1, rows))
+    x, snapshots = _optimise(model, x0, idx, coordinate_loss, eps=eps, steps=steps,
+                             step_size=step_size, ascend=True, keep=keep)
+    return torch.stack([snapshots[k] for k in keep] + [x])
+
+
+def top_features(model: nn.Module, x: torch.Tensor, k: int, c: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k coordinates of R(x) that push hardest towards class c (Engstrom et al., eq. 8).
+
+    top-k over i of R(x)_i * W_ic, with W the head's weight and c the predicted class unless
+    given. x: (B, C, H, W) in [0, 1]; c: (B,) int64 or None; 1 <= k <= d.
+    Returns (indices, scores), each (B, k), scores in decreasing order.
+    """
+    _check_model(model)
+    _check_images(x, "x")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= model.dim:
+        raise ValueError(f"k must be an integer in [1, {model.dim}], got {k!r}")
+    r = representation(model, x)                                    # (B, d)
+    if c is None:
+        with torch.no_grad():
+            c = model.head(r).argmax(1)
+    elif not torch.is_tensor(c) or c.shape != (len(x),) or c.dtype != torch.long:
+        raise ValueError(f"c must be None or {len(x)} int64 class indices, got {c!r}")
+    w = model.head.weight.detach().float()[c]                       # (B, d): W_ic for each image
+    scores, idx = (r * w).topk(k, dim=1)
+    return idx, scores
+
+
+def accentuate(model: nn.Module, x: torch.Tensor, k: int, *, eps: float, steps: int,
+               step_size: float, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature-level sensitivity (Engstrom et al., sec. 5.3, fig. 9): magnify the top-k features.
+
+    Finds the top-k coordinates of eq. 8 (:func:`top_features`) and maximises their sum by
+    the feature addition of eq. 7 in the l2 ball of eps around x. Shapes as in
+    :func:`top_features`; returns (x_accentuated (B, C, H, W) in [0, 1], indices (B, k)).
+    Defaults per profile: ``budget("accentuate")``.
+    """
+    _check(model, x, eps, steps, step_size)
+    idx, _ = top_features(model, x, k, c)
+    x_acc, _ = _optimise(model, x, idx, coordinate_loss, eps=eps, steps=steps,
+                         step_size=step_size, ascend=True)
+    return x_acc, idx
+
+
+def blend(x1: torch.Tensor, x2: torch.Tensor, alphas: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """Pixel-space interpolation (1 - a) x1 + a x2 for each a of ``alphas``.
+
+    x1, x2: (B, C, H, W); alphas: A values in [0, 1]. Returns (B, A, C, H, W).
+    """
+    if not torch.is_tensor(x1) or not torch.is_tensor(x2) or x1.shape != x2.shape:
+        raise ValueError(f"x1 and x2 must be image batches of the same shape, got "
+                         f"{tuple(getattr(x1, 'shape', ()))} and {tuple(getattr(x2, 'shape', ()))}")
+    a = torch.as_tensor(alphas, dtype=x1.dtype, device=x1.device)
+    if a.dim() != 1 or len(a) == 0 or a.min() < 0 or a.max() > 1:
+        raise ValueError(f"alphas must be a non-empty 1-D sequence in [0, 1], got {alphas!r}")
+    a = a.view(1, -1, *([1] * (x1.dim() - 1)))                      # (1, A, 1, 1, 1)
+    return (1 - a) * x1.unsqueeze(1) + a * x2.unsqueeze(1)
+
+
+def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
+                alphas: Sequence[float] | torch.Tensor, *, eps: float, steps: int,
+                step_size: float) -> torch.Tensor:
+    """Interpolation in representation space (Engstrom et al., eq. 6, fig. 17 and 18).
+
+    For each a of ``alphas``, inverts r_a = (1 - a) R(x1) + a R(x2) with eq. 5
+    (:func:`invert`), seeded with the pixel blend (1 - a) x1 + a x2 (:func:`blend`).
+    x1, x2: (B, C, H, W) in [0, 1]; alphas: A values in [0, 1].
+    Returns (B, A, C, H, W) in [0, 1]. Defaults per profile: ``budget("interpolate")``.
+    """
+    _check_images(x1, "x1")
+    _check_images(x2, "x2")
+    seeds = blend(x1, x2, alphas)                                   # (B, A, C, H, W)
+    b, n = seeds.shape[:2]
+    r1, r2 = representation(model, x1), representation(model, x2)  # (B, d)
+    a = torch.as_tensor(alphas, dtype=r1.dtype, device=r1.device).view(1, -1, 1)
+    r_a = (1 - a) * r1.unsqueeze(1) + a * r2.unsqueeze(1)           # (B, A, d)
+    x = invert(model, seeds.flatten(0, 1), r_a.flatten(0, 1), eps=eps, steps=steps,
+               step_size=step_size)
+    return x.view(b, n, *x.shape[1:])
+
+
+def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the k rows of r (N, d) with the largest and the k with the smallest r[:, i]
+    (fig. 4's most and least activating images), each (k,), most extreme first."""
+    if r.dim() != 2 or not 0 <= i < r.shape[1] or not 1 <= k <= r.shape[0]:
+        raise ValueError(f"need r (N, d), 0 <= i < d and 1 <= k <= N; got r {tuple(r.shape)}, "
+                         f"i={i!r}, k={k!r}")
+    return r[:, i].topk(k).indices, (-r[:, i]).topk(k).indices
+
+
+# ------------------------------------------------------------------------------ seeds and targets
+
+def noise(n: int, shape: Sequence[int] = (3, 32, 32), *, std: float = SEED_STD,
+          generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Gaussian seeds clip(0.5 + std * N(0, 1), 0, 1) of shape (n, *shape) (figs. 5, 6)."""
+    z = torch.randn(n, *shape, generator=generator)
+    return (0.5 + std * z).clamp(0, 1).to(device)
+
+
+def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
+    """Out-of-distribution targets: images (B, c, h, w) centred on a black (C, H, W) canvas.
+
+    Grey images (c = 1) are repeated over the C channels, e.g. MNIST digits (B, 1, 28, 28)
+    -> (B, 3, 32, 32) for a CIFAR-10 model.
+    """
+    c, h, w = shape
+    if x.dim() != 4 or x.shape[1] not in (1, c) or x.shape[2] > h or x.shape[3] > w:
+        raise ValueError(f"x must be (B, 1 or {c}, <= {h}, <= {w}), got {tuple(x.shape)}")
+    top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
+    x = F.pad(x, (left, w - x.shape[3] - left, top, h - x.shape[2] - top))
+    return x.expand(-1, c, -1, -1).contiguous()
+
+
+def kaleidoscope(n: int, size: int = 32, cells: int = 4, *, generator: torch.Generator | None = None,
+                 device=None) -> torch.Tensor:
+    """Random kaleidoscope patterns (fig. 15a): out-of-distribution targets, (n, 3, size, size).
+
+    Random colours on a ``cells`` x ``cells`` grid, smoothly upsampled to a quarter of the
+    image, made symmetric about the diagonal and mirrored into the four quarters.
+    """
+    if size % 2:
+        raise ValueError(f"size must be even, got {size}")
+    q = torch.rand(n, 3, cells, cells, generator=generator)
+    q = F.interpolate(q, size=size // 2, mode="bicubic", align_corners=True).clamp(0, 1)
+    q = (q + q.transpose(2, 3)) / 2                                 # diagonal mirror
+    top = torch.cat([q, q.flip(3)], dim=3)                          # (n, 3, size/2, size)
+    return torch.cat([top, top.flip(2)], dim=2).to(device)
+
+
+# ------------------------------------------------------------------------------ measures
+
+def pixel_distance(x: torch.Tensor, y: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """||x - y||_2 per image pair, (B, C, H, W) -> (B,), after averaging pool x pool blocks.
+
+    pool = 1 is the plain pixel distance; pool = 4 compares 8x8 thumbnails of 32x32 images,
+    their colours and layout without their texture.
+    """
+    if x.shape != y.shape or x.dim() != 4 or x.shape[2] % pool or x.shape[3] % pool:
+        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape with H and W divisible "
+                         f"by pool={pool}, got {tuple(x.shape)} and {tuple(y.shape)}")
+    d = F.avg_pool2d(x - y, pool) if pool > 1 else x - y
+    return d.flatten(1).norm(dim=1)
+
+
+def coarse_share(d: torch.Tensor, pool: int = 4) -> torch.Tensor:
+    """Share of the energy of changes or gradients d (B, C, H, W) in their pool x pool block
+    means, (B,) in [0, 1]: 1 for a change constant on each block, 0 for one that averages out
+    in every block (a pixel-level checkerboard). Perceptually aligned changes are coarse."""
+    blocks = pixel_distance(d, torch.zeros_like(d), pool) ** 2 * pool ** 2
+    return blocks / d.flatten(1).pow(2).sum(1).clamp_min(1e-24)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al., 2004) of image pairs, (B, C, H, W) in [0, 1] -> (B,).
+
+    A Gaussian window (``window`` pixels, ``sigma``) over each channel, no padding, the
+    constants (0.01)^2 and (0.03)^2 of the original paper; 1 means identical images. The
+    7-pixel window (scikit-image's default) suits 32x32 images.
+    """
+    if x.shape != y.shape or x.dim() != 4 or min(x.shape[2:]) < window:
+        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape, at least {window} "
+                         f"pixels a side, got {tuple(x.shape)} and {tuple(y.shape)}")
+    t = torch.arange(window, dtype=x.dtype, device=x.device) - (window - 1) / 2
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = (g[:, None] * g[None, :] / g.sum() ** 2).expand(x.shape[1], 1, window, window)
+
+    def blur(z):  # depthwise: each channel with the same window
+        return F.conv2d(z, g, groups=x.shape[1])
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
+def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Loss-gradient saliency (sec. 5.3; Tsipras et al., 2019): d CE(f(x), y) / dx, (B, C, H, W)."""
+    _check_model(model)
+    _check_images(x, "x")
+    with frozen(model):
+        grad, _ = input_gradient(model, x, y)
+    return grad
+
+
+def signed_image(g: torch.Tensor, clip: float = 3.0) -> torch.Tensor:
+    """Signed maps (B, C, H, W) shown as images in [0, 1]: 0.5 + g / (2 clip std(g)), clipped,
+    per image (Tsipras et al.'s display of gradients: grey is 0)."""
+    std = g.flatten(1).std(1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    return (0.5 + g / (2 * clip * std)).clamp(0, 1)

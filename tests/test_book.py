@@ -1,0 +1,85 @@
+"""The book's structure: paired notebooks, chapter skeletons, and Colab links that resolve."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part["chapters"]:
+            files.append(chapter["file"])
+            files += [s["file"] for s in chapter.get("sections", [])]
+    return files
+
+
+def _chapters() -> list[Path]:
+    return [ROOT / f"{f}.md" for f in _toc_files() if "jupytext" in (ROOT / f"{f}.md").read_text()[:400]]
+
+
+def test_every_toc_entry_exists():
+    for f in _toc_files():
+        assert (ROOT / f"{f}.md").exists(), f"_toc.yml lists {f} but there is no {f}.md"
+
+
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_paired_notebook_matches_its_markdown(md):
+    """Colab opens the .ipynb: it must hold exactly the cells of the .md the site is built from."""
+    ipynb = md.with_suffix(".ipynb")
+    assert ipynb.exists(), f"run `jupytext --to ipynb {md.relative_to(ROOT)}`"
+    text, notebook = jupytext.read(md), jupytext.read(ipynb)
+    cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]
+    assert cells(text) == cells(notebook), f"{ipynb.name} is stale: run `jupytext --to ipynb {md.name}`"
+    assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "strip outputs"
+
+
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_chapter_has_the_book_skeleton(md):
+    text = md.read_text()
+    assert "Learning objectives" in text
+    assert 'if "google.colab" in sys.modules:' in text, "the first code cell installs reprtut on Colab"
+    first_code = jupytext.read(md).cells
+    first_code = next(c for c in first_code if c.cell_type == "code")
+    assert "google.colab" in first_code.source
+    assert "{exercise}" in text and ("{solution}" in text or "{solution-start}" in text)
+    assert "## Summary" in text and "{footbibliography}" in text
+    assert "rt.profiles.describe()" in text
+
+
+def _jupyter_book() -> str:
+    beside = Path(sys.executable).with_name("jupyter-book")  # the one of this environment
+    return str(beside) if beside.exists() else shutil.which("jupyter-book") or "jupyter-book"
+
+
+def test_colab_links_of_the_built_site_open_existing_notebooks(tmp_path):
+    """Build the site without executing the notebooks and follow every Colab button."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([_jupyter_book(), "build", str(ROOT), "--path-output",
+                           str(tmp_path), "--config", str(tmp_path / "_config.yml")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = tmp_path / "_build" / "html"
+    repo = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    pattern = re.compile(rf'https://colab\.research\.google\.com/github/{repo}/blob/{branch}/([^"]+)"')
+    for md in _chapters():
+        page = html / md.relative_to(ROOT).with_suffix(".html")
+        links = set(pattern.findall(page.read_text()))
+        assert links, f"{page.name} has no Colab button"
+        for link in links:
+            assert link.endswith(".ipynb"), f"Colab cannot open {link}"
+            assert (ROOT / link).is_file(), f"the Colab button of {page.name} opens {link}, which does not exist"

@@ -1,0 +1,129 @@
+"""The evaluation toolkit (normalized AUC, minimum-perturbation statistics, white-box vs
+black-box transfer, instantaneous vs cumulative accuracy) and the gradient-masking checklist,
+on the trained MNIST models that chapters 1 and 2 share."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import reprtut as rt
+from reprtut import masking
+from reprtut.attacks import ddn, iter_fgsm, pgd
+from reprtut.evaluate import MinPerturbation, normalized_auc
+
+N = 100  # test images per science check
+
+
+@pytest.fixture(scope="module")
+def data(mnist_test):
+    return mnist_test[0][:N], mnist_test[1][:N]
+
+
+# ------------------------------------------------------------------------- normalized AUC
+
+def test_normalized_auc_of_known_curves():
+    assert normalized_auc([0, 0.1, 0.3], [1, 1, 1]) == pytest.approx(1.0)
+    assert normalized_auc([0, 0.5, 1.0], [1, 0.5, 0]) == pytest.approx(0.5)
+    assert normalized_auc([0, 0.1, 0.3, 0.5], [1, 0.9, 0.1, 0.1]) == pytest.approx(0.43)
+    # the units of eps do not matter: the same curve in 1/255 steps
+    assert normalized_auc([0, 2, 8], [1, 0.6, 0.2]) == pytest.approx(normalized_auc([0, 2 / 255, 8 / 255], [1, 0.6, 0.2]))
+    # a grid that starts above 0 is normalised by its own range
+    assert normalized_auc([1, 2, 5], [0.5, 0.5, 0.5]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("eps,acc,match", [
+    ([0.1], [0.5], ">= 2 eps"),
+    ([0, 0.1], [1.0], "one accuracy each"),
+    ([0, 0.3, 0.1], [1, 0.5, 0.2], "must increase"),
+    ([0, 0.1], [1.0, 1.5], r"\[0, 1\]"),
+])
+def test_normalized_auc_rejects_bad_input(eps, acc, match):
+    with pytest.raises(ValueError, match=match):
+        normalized_auc(eps, acc)
+
+
+# ------------------------------------------------------------- minimum-perturbation stats
+
+def test_accuracy_from_minimum_norms():
+    mp = MinPerturbation(norm=torch.tensor([0.0, 0.5, 1.0, math.inf]), rho=torch.zeros(4),
+                         fooled=torch.tensor([True, True, True, False]))
+    assert mp.accuracy_at([0, 0.75, 2.0]) == [0.75, 0.5, 0.25]
+    s = mp.summary()
+    assert s["success_rate"] == 0.75 and s["median_norm"] == pytest.approx(0.5)
+
+
+def test_robust_model_needs_larger_minimum_perturbations(mnist_standard, mnist_robust, data):
+    """DDN: the PGD-trained model's median ||delta||_2 is at least 1.3x the standard one's
+    (1.7x on the quick models), and the curve at eps = 0 is the clean accuracy."""
+    x, y = data
+    res = {name: rt.evaluate.min_perturbation(m, x, y, ddn, steps=50)
+           for name, m in (("standard", mnist_standard), ("robust", mnist_robust))}
+    med = {k: v.summary()["median_norm"] for k, v in res.items()}
+    assert med["robust"] > 1.3 * med["standard"], med
+    for name, m in (("standard", mnist_standard), ("robust", mnist_robust)):
+        assert res[name].accuracy_at([0.0])[0] == pytest.approx(rt.evaluate.accuracy(m, x, y))
+        assert (res[name].rho * rt.attacks.norm_of(x, "l2") - res[name].norm).abs()[res[name].fooled].max() < 1e-4
+
+
+# ------------------------------------------------------------------ white box, black box
+
+def test_transfer_from_a_standard_surrogate_is_weaker(mnist_standard, mnist_robust, data):
+    x, y = data
+    r = rt.evaluate.transfer(mnist_robust, mnist_standard, x, y, pgd, eps=0.3, steps=10)
+    assert r["white_box"] < r["clean"] - 0.1
+    assert r["black_box"] > r["white_box"] + 0.1, r
+
+
+# ------------------------------------------------------------ accuracy over the iterations
+
+def test_instantaneous_and_cumulative_accuracy_match_their_definitions(mnist_standard, data):
+    """a_C(k) and a_I(k) against two direct runs: with early stopping (the first fooling
+    iterate is kept, so the result is fooled iff some iterate was) and without (last iterate)."""
+    x, y = data
+    kw = {"eps": 0.15, "steps": 10, "step_size": 0.02}
+    inst, cum = rt.evaluate.accuracy_over_iterations(mnist_standard, x, y, **kw)
+    assert len(inst) == len(cum) == 11 and inst[0] == cum[0] == 1.0
+    assert all(b <= a for a, b in zip(cum, cum[1:])) and all(c <= i for c, i in zip(cum, inst))
+    pred0 = rt.evaluate.predict(mnist_standard, x).argmax(1)
+    assert torch.equal(pred0, y), "the identities below need y_a(x; 0) = y"
+    same = lambda x_adv: (rt.evaluate.predict(mnist_standard, x_adv).argmax(1) == pred0).float().mean().item()  # noqa: E731
+    assert inst[-1] == pytest.approx(same(iter_fgsm(mnist_standard, x, y, **kw)))
+    assert cum[-1] == pytest.approx(same(iter_fgsm(mnist_standard, x, y, early_stop=True, **kw)))
+    assert cum[-1] < 0.8  # the attack bites
+
+
+# ------------------------------------------------------------------- gradient masking
+
+def test_saturated_logits_keep_predictions_and_kill_gradients(mnist_standard, data):
+    x, y = data
+    masked = masking.SaturatedLogits(mnist_standard)
+    assert torch.equal(rt.evaluate.predict(masked, x).argmax(1), rt.evaluate.predict(mnist_standard, x).argmax(1))
+    grad, _ = rt.attacks.input_gradient(masked.eval(), x, y)
+    assert (grad.flatten(1).abs().sum(1) == 0).float().mean() > 0.8
+
+
+def test_checklist_flags_a_masked_model_and_passes_a_robust_one(mnist_standard, mnist_robust, data):
+    x, y = data
+    kw = {"eps": 0.3, "large_eps": 0.5, "steps": 10, "queries": 300}
+    robust = {c.name: c for c in masking.checklist(mnist_robust, x, y, surrogate=mnist_standard, **kw)}
+    masked = {c.name: c for c in masking.checklist(masking.SaturatedLogits(mnist_standard), x, y,
+                                                   surrogate=mnist_robust, **kw)}
+    assert len(robust) == len(masked) == 5
+    for name in ("black-box weaker than white-box", "gradient-free weaker than gradient",
+                 "accuracy -> 0 as eps grows"):
+        assert not masked[name].passed, masked[name]
+    for name in ("black-box weaker than white-box", "gradient-free weaker than gradient",
+                 "iterative >= single-step", "accuracy -> 0 as eps grows"):
+        assert robust[name].passed, robust[name]
+
+
+def test_worst_case_over_restarts_is_no_better_than_one_run(mnist_robust, data):
+    x, y = data
+    torch.manual_seed(0)
+    one = masking.worst_case_accuracy(mnist_robust, x, y, pgd, restarts=1, eps=0.3, steps=5)
+    torch.manual_seed(0)
+    three = masking.worst_case_accuracy(mnist_robust, x, y, pgd, restarts=3, eps=0.3, steps=5)
+    assert three <= one
