@@ -2,13 +2,14 @@
 
     python -m reprtut.bench [--batch 256] [--repeats 5] [--device cuda]
 
-Prints images per second for both and their ratio (reprtut / torchattacks). The model is the
-active profile's CIFAR-10 architecture (``recipes._cifar_arch``) with random weights (speed does
-not depend on them); the images are CIFAR-10 test images if the data is at hand, else uniform
-noise. On GPUs reprtut runs under :func:`reprtut.device.autocast` (bf16 or fp16) and both run
-channels_last; torchattacks runs in fp32, as it does by default. Timing uses the median of
-``repeats`` runs after a warm-up, the two attacks timed in alternation, with the device
-synchronised around each run.
+Prints images per second and the ratio reprtut / torchattacks twice: both in fp32 (the same
+arithmetic, so the ratio measures the implementations' overhead), and reprtut in mixed
+precision (:func:`reprtut.device.attack_dtype`: bf16 or fp16 on GPUs, bf16 on CPUs with native
+bf16) against torchattacks in fp32, its default. The model is the active profile's CIFAR-10
+architecture (``recipes._cifar_arch``) with random weights (speed does not depend on them); the
+images are CIFAR-10 test images if the data is at hand, else uniform noise. On GPUs both run
+channels_last. Timing uses the median of ``repeats`` runs after a warm-up, the attacks timed in
+alternation, with the device synchronised around each run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import torch
 
 from . import attacks, data, models, recipes
-from .device import autocast, default_device, to_device_layout
+from .device import attack_dtype, default_device, to_device_layout
 
 EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 20   # Madry et al.'s CIFAR-10 evaluation attack
 
@@ -65,8 +66,10 @@ def run(batch: int = 256, repeats: int = 5, device: str | None = None) -> dict[s
         model = model.to(memory_format=torch.channels_last)
     x, y = _images(batch, device)
 
-    def ours():
-        with autocast(device):
+    dtype = attack_dtype(device)
+
+    def ours(mixed: bool):
+        with torch.autocast(device.type, dtype=dtype, enabled=mixed and dtype is not None):
             attacks.pgd(model, x, y, eps=EPS, norm="linf", steps=STEPS, step_size=ALPHA)
 
     theirs_attack = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=True)
@@ -74,9 +77,13 @@ def run(batch: int = 256, repeats: int = 5, device: str | None = None) -> dict[s
     def theirs():
         theirs_attack(x, y)
 
-    t_ours, t_theirs = _seconds([ours, theirs], device, repeats)
-    return {"device": str(device), "arch": arch, "batch": batch, "reprtut": batch / t_ours,
-            "torchattacks": batch / t_theirs, "ratio": t_theirs / t_ours}
+    fns = [lambda: ours(False), theirs] + ([lambda: ours(True)] if dtype is not None else [])
+    t = _seconds(fns, device, repeats)
+    result = {"device": str(device), "arch": arch, "batch": batch, "reprtut": batch / t[0],
+              "torchattacks": batch / t[1], "ratio": t[1] / t[0], "mixed_dtype": str(dtype)}
+    if dtype is not None:
+        result.update({"reprtut_mixed": batch / t[2], "ratio_mixed": t[1] / t[2]})
+    return result
 
 
 def main(argv=None) -> None:
@@ -87,9 +94,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     r = run(args.batch, args.repeats, args.device)
     print(f"PGD-{STEPS} (l_inf, eps 8/255) on {r['arch']}, batch {r['batch']}, {r['device']}")
-    print(f"  reprtut      {r['reprtut']:9.1f} images/s")
-    print(f"  torchattacks {r['torchattacks']:9.1f} images/s")
-    print(f"  ratio        {r['ratio']:9.2f}  (reprtut / torchattacks)")
+    print(f"  torchattacks (fp32)    {r['torchattacks']:9.1f} images/s")
+    print(f"  reprtut (fp32)         {r['reprtut']:9.1f} images/s   ratio {r['ratio']:.2f}")
+    if "ratio_mixed" in r:
+        print(f"  reprtut ({r['mixed_dtype'].removeprefix('torch.')})      "
+              f"{r['reprtut_mixed']:9.1f} images/s   ratio {r['ratio_mixed']:.2f}")
+    else:
+        print("  (no reduced precision is native on this device)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from .methods.base import Objective
 from .train import History, TrainConfig, fit, load_checkpoint, save_atomic
 
 CACHE_ENV = "REPRTUT_CACHE"
+# Part of every key: raised when a change to the package (a model, a method, the loop) makes
+# models trained by earlier versions stale, so that they are trained again.
+VERSION = 1
 
 
 @dataclass
@@ -43,8 +46,9 @@ class ModelSpec:
     augment: bool = False          # random crops and flips (reprtut.data.random_crop_flip)
 
     def key(self) -> str:
-        """12 hex digits of the SHA-256 of the spec, the profile and the data source kind."""
-        blob = json.dumps({"spec": asdict(self), "profile": profiles.name(),
+        """12 hex digits of the SHA-256 of the spec, the profile, the data source kind and the
+        cache :data:`VERSION`."""
+        blob = json.dumps({"spec": asdict(self), "profile": profiles.name(), "version": VERSION,
                            "data": "mirror" if os.environ.get(data_mod.DATA_ENV) else "torchvision"},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -45,6 +45,12 @@ def mnist_pgd() -> ModelSpec:
                                                           paper="constant")))
 
 
+def _cifar_n() -> int | None:
+    # The quick profile trains on at most 5,000 CIFAR-10 images (the offline mirror has
+    # 4,660), also where the whole dataset can be downloaded; the full profile on all 50,000.
+    return pick(quick=5_000, full=None)
+
+
 def _cifar_arch() -> tuple[str, dict]:
     # ResNet-18 (the Engstrom et al. and AFD papers' network) on GPUs; a five-layer CNN on CPUs.
     return pick(quick=("small_cnn", {"width": 32}), full=("resnet18", {}))
@@ -55,7 +61,8 @@ def cifar_standard() -> ModelSpec:
     arch, kwargs = _cifar_arch()
     return ModelSpec(
         name="cifar-standard", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
-        method="standard", augment=True, n_eval=pick(quick=846, full=1000),
+        method="standard", augment=True, n_train=_cifar_n(),
+        n_eval=pick(quick=846, full=1000),
         train=TrainConfig(epochs=pick(quick=10, full=40, paper=200), batch_size=128,
                           optimizer="sgd", lr=pick(quick=0.05, full=0.1), weight_decay=5e-4,
                           schedule="onecycle"))
@@ -82,7 +89,8 @@ def cifar_l2() -> ModelSpec:
     steps = pick(quick=2, full=3, paper=7)
     return ModelSpec(
         name="cifar-l2", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
-        method="pgd", augment=True, n_eval=pick(quick=846, full=1000),
+        method="pgd", augment=True, n_train=_cifar_n(),
+        n_eval=pick(quick=846, full=1000),
         method_kwargs={"eps": CIFAR_L2_EPS, "norm": "l2", "steps": steps,
                        "step_size": pick(quick=2.5 * CIFAR_L2_EPS / steps, full=2.5 * CIFAR_L2_EPS / steps,
                                          paper=0.1)},
@@ -108,7 +116,8 @@ def cifar_pgd() -> ModelSpec:
     steps = pick(quick=2, full=3, paper=7)
     return ModelSpec(
         name="cifar-pgd", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
-        method="pgd", augment=True, n_eval=pick(quick=846, full=1000),
+        method="pgd", augment=True, n_train=_cifar_n(),
+        n_eval=pick(quick=846, full=1000),
         method_kwargs={"eps": CIFAR_EPS, "norm": "linf", "steps": steps,
                        "step_size": pick(quick=2.5 * CIFAR_EPS / steps, full=2.5 * CIFAR_EPS / steps,
                                          paper=2 / 255)},
@@ -131,7 +140,8 @@ def cifar_judge() -> ModelSpec:
                         full=("small_cnn", {"width": 64}))
     return ModelSpec(
         name="cifar-judge", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
-        method="standard", augment=True, n_eval=pick(quick=846, full=1000),
+        method="standard", augment=True, n_train=_cifar_n(),
+        n_eval=pick(quick=846, full=1000),
         train=TrainConfig(epochs=pick(quick=10, full=30), batch_size=128, optimizer="sgd",
                           lr=pick(quick=0.03, full=0.1), weight_decay=5e-4, schedule="onecycle",
                           seed=1))
