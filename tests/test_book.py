@@ -58,6 +58,27 @@ def test_chapter_has_the_book_skeleton(md):
     assert "rt.profiles.describe()" in text
 
 
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_figures_render_inline_even_under_a_non_interactive_backend(md, monkeypatch):
+    """The site shows only what the kernel returns as images: with MPLBACKEND=Agg (as in CI and
+    many servers) a figure is drawn but never displayed unless the page switches to inline."""
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    setup = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(setup.source),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                                  "ax.plot([0, 1], [1, 0])"),
+    ])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = [o for o in nb.cells[1].outputs if o.output_type == "display_data"]
+    assert any("image/png" in o.data for o in outputs), (
+        f"{md.name}: a figure made in a cell is not displayed; its first code cell must run "
+        "`%matplotlib inline`")
+
+
 def _jupyter_book() -> str:
     beside = Path(sys.executable).with_name("jupyter-book")  # the one of this environment
     return str(beside) if beside.exists() else shutil.which("jupyter-book") or "jupyter-book"
