@@ -85,19 +85,8 @@ def cifar_l2() -> ModelSpec:
     al.'s 2.5 * eps / steps) are cheaper maximisations of the same problem; the full profile
     trains ResNet-18 for 25 epochs, about 35 minutes on a Colab T4.
     """
-    arch, kwargs = _cifar_arch()
-    steps = pick(quick=2, full=3, paper=7)
-    return ModelSpec(
-        name="cifar-l2", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
-        method="pgd", augment=True, n_train=_cifar_n(),
-        n_eval=pick(quick=846, full=1000),
-        method_kwargs={"eps": CIFAR_L2_EPS, "norm": "l2", "steps": steps,
-                       "step_size": pick(quick=2.5 * CIFAR_L2_EPS / steps, full=2.5 * CIFAR_L2_EPS / steps,
-                                         paper=0.1)},
-        train=TrainConfig(epochs=pick(quick=10, full=25, paper=110), batch_size=128,
-                          optimizer="sgd", lr=pick(quick=0.05, full=0.1), weight_decay=5e-4,
-                          schedule=pick(quick="onecycle", full="onecycle", paper="step"),
-                          milestones=pick(quick=(), full=(), paper=(30, 60))))
+    return _cifar_adversarial("cifar-l2", eps=CIFAR_L2_EPS, norm="l2", paper_step=0.1,
+                              paper_epochs=110, paper_milestones=(30, 60))
 
 
 # Madry et al. (2018), CIFAR-10: l_inf eps = 8/255, PGD steps of 2/255 during training.
@@ -112,19 +101,28 @@ def cifar_pgd() -> ModelSpec:
     of 10/255 (2.5 * eps / steps) and the full profile's 3 steps of 6.7/255 are cheaper inner
     maximisations of the same problem (3x and 4x the cost of standard training).
     """
+    return _cifar_adversarial("cifar-pgd", eps=CIFAR_EPS, norm="linf", paper_step=2 / 255,
+                              paper_epochs=100, paper_milestones=(50, 75))
+
+
+def _cifar_adversarial(name: str, *, eps: float, norm: str, paper_step: float,
+                       paper_epochs: int, paper_milestones: tuple[int, int]) -> ModelSpec:
+    """PGD adversarial training of the :func:`cifar_standard` classifier in the eps-ball of
+    ``norm``: 2 (quick) or 3 (full) steps of 2.5 * eps / steps, or the paper's 7 steps of
+    ``paper_step``; SGD with a one-cycle schedule, or the paper's steps at its milestones."""
     arch, kwargs = _cifar_arch()
     steps = pick(quick=2, full=3, paper=7)
     return ModelSpec(
-        name="cifar-pgd", dataset="cifar10", arch=arch, arch_kwargs=kwargs,
+        name=name, dataset="cifar10", arch=arch, arch_kwargs=kwargs,
         method="pgd", augment=True, n_train=_cifar_n(),
         n_eval=pick(quick=846, full=1000),
-        method_kwargs={"eps": CIFAR_EPS, "norm": "linf", "steps": steps,
-                       "step_size": pick(quick=2.5 * CIFAR_EPS / steps, full=2.5 * CIFAR_EPS / steps,
-                                         paper=2 / 255)},
-        train=TrainConfig(epochs=pick(quick=10, full=25, paper=100), batch_size=128,
+        method_kwargs={"eps": eps, "norm": norm, "steps": steps,
+                       "step_size": pick(quick=2.5 * eps / steps, full=2.5 * eps / steps,
+                                         paper=paper_step)},
+        train=TrainConfig(epochs=pick(quick=10, full=25, paper=paper_epochs), batch_size=128,
                           optimizer="sgd", lr=pick(quick=0.05, full=0.1), weight_decay=5e-4,
                           schedule=pick(quick="onecycle", full="onecycle", paper="step"),
-                          milestones=pick(quick=(), full=(), paper=(50, 75))))
+                          milestones=pick(quick=(), full=(), paper=paper_milestones)))
 
 
 def cifar_judge() -> ModelSpec:
