@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,9 +46,10 @@ class ModelSpec:
     augment: bool = False          # random crops and flips (reprtut.data.random_crop_flip)
 
     def key(self) -> str:
-        """12 hex digits of the SHA-256 of the spec, the profile, the data source kind and the
-        cache :data:`VERSION`."""
+        """12 hex digits of the SHA-256 of the spec, the profile, the run's seed
+        (:func:`reprtut.profiles.seed`), the data source kind and the cache :data:`VERSION`."""
         blob = json.dumps({"spec": asdict(self), "profile": profiles.name(), "version": VERSION,
+                           "seed": profiles.seed(),
                            "data": "mirror" if os.environ.get(data_mod.DATA_ENV) else "torchvision"},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -72,9 +73,14 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else data_mod.home() / "models"
 
 
+def train_config(spec: ModelSpec) -> TrainConfig:
+    """The spec's training configuration with the run's seed (``$REPRTUT_SEED``) added to its own."""
+    return replace(spec.train, seed=spec.train.seed + profiles.seed())
+
+
 def build(spec: ModelSpec) -> Objective:
-    """The untrained objective (and model) of a spec, with the spec's seed."""
-    torch.manual_seed(spec.train.seed)
+    """The untrained objective (and model) of a spec, seeded by :func:`train_config`."""
+    torch.manual_seed(train_config(spec).seed)
     model = models.build(spec.arch, spec.dataset, **spec.arch_kwargs)
     return methods.build(spec.method, model, **spec.method_kwargs)
 
@@ -99,13 +105,14 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     else:
         train = data_mod.load(spec.dataset, "train", n=spec.n_train)
         test = data_mod.load(spec.dataset, "test", n=spec.n_eval)
-        loader = data_mod.TensorLoader(train, spec.train.batch_size, augment=spec.augment,
-                                       seed=spec.train.seed, device=device, drop_last=True)
+        cfg = train_config(spec)
+        loader = data_mod.TensorLoader(train, cfg.batch_size, augment=spec.augment,
+                                       seed=cfg.seed, device=device, drop_last=True)
         eval_data = (test.images(device), test.y.to(device)) if spec.n_eval else None
         ckpt = path.with_suffix(".ckpt")
         if retrain:
             ckpt.unlink(missing_ok=True)
-        history = fit(objective, loader, spec.train, eval_data=eval_data, checkpoint=ckpt,
+        history = fit(objective, loader, cfg, eval_data=eval_data, checkpoint=ckpt,
                       progress=progress)
         save_atomic({"objective": objective.state_dict(), "history": dict(history),
                      "spec": json.loads(json.dumps(asdict(spec), default=str))}, path)

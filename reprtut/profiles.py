@@ -19,6 +19,7 @@ import torch
 
 ENV = "REPRTUT_PROFILE"
 NAMES = ("quick", "full", "paper")
+SEED_ENV = "REPRTUT_SEED"
 
 
 def name() -> str:
@@ -44,10 +45,26 @@ def pick(quick, full, paper=None):
     return full
 
 
+def seed() -> int:
+    """The run's seed: ``$REPRTUT_SEED`` (default 0), a non-negative integer.
+
+    Every cached model adds it to its recipe's seed (and to its cache key) and every page
+    seeds its own random draws with it, so a chapter can be run again with seeds 0, 1, 2, ...
+    to check that its claims do not hang on one draw.
+    """
+    value = os.environ.get(SEED_ENV, "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ValueError(f"{SEED_ENV}={value!r} must be a non-negative integer, e.g. {SEED_ENV}=3")
+    return int(value)
+
+
 def describe() -> str:
     """One line for the top of a chapter: which profile runs, on which device."""
     from .device import default_device
 
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    return f"profile: {name()} | device: {device.type}{gpu} | torch {torch.__version__}"
+    seeded = f" | seed {seed()}" if seed() else ""
+    return f"profile: {name()}{seeded} | device: {device.type}{gpu} | torch {torch.__version__}"
