@@ -25,3 +25,22 @@ def pytest_collect_file(file_path, parent):
     if file_path.suffix == ".md" and "jupytext" in file_path.read_text().split("\n---", 1)[0]:
         return MarkdownNotebook.from_parent(parent, path=file_path)
     return None
+
+
+# Wall time per page (every cell; the kernel start, a few seconds, is not included), printed at the end of the run: the per-page
+# budget of the quick profile is read off this table.
+_page_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    page = report.nodeid.split("::", 1)[0]
+    if page.endswith(".md"):
+        _page_seconds[page] = _page_seconds.get(page, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _page_seconds:
+        return
+    terminalreporter.section("seconds per page")
+    for page, seconds in _page_seconds.items():
+        terminalreporter.write_line(f"{seconds:8.1f} s  {page}")
