@@ -77,8 +77,8 @@ def git_commit() -> str:
         return "unknown"
 
 
-def metadata(device: torch.device) -> dict:
-    """Device, software, commit, command line and UTC date of this run."""
+def metadata(device: torch.device, command: str | None = None) -> dict:
+    """Device, software, commit, command line (default: this benchmark's) and UTC date."""
     name = device_name(device)
     return {
         "device": device.type, "device_name": name, "peak_bf16_tflops": peak_tflops(name)
@@ -86,7 +86,7 @@ def metadata(device: torch.device) -> dict:
         "torch": torch.__version__, "python": platform.python_version(),
         "cpu_threads": torch.get_num_threads(), "profile": profiles.name(),
         "commit": git_commit(),
-        "command": " ".join(["python -m reprtut.bench", *sys.argv[1:]]),
+        "command": command or " ".join(["python -m reprtut.bench", *sys.argv[1:]]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
@@ -146,3 +146,13 @@ def write(result: dict, out: str | os.PathLike | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n")
     print(text)
+
+
+def slug(device: torch.device) -> str:
+    """A folder name for the machine: its device name in lower case with dashes, and the
+    thread count on CPUs (``nvidia-h100-80gb-hbm3``, ``cpu-amd-epyc-2t``)."""
+    name = "".join(c if c.isalnum() else "-" for c in device_name(device).lower())
+    name = "-".join(filter(None, name.split("-")))
+    if device.type == "cpu":
+        return f"cpu-{name}-{torch.get_num_threads()}t"
+    return name
