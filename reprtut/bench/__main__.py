@@ -12,6 +12,8 @@ to the GPU figures of the issue on CUDA and to small ones on CPUs.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 import torch
 
@@ -59,6 +61,7 @@ def _print_tables(result: dict) -> None:
 
 
 def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     device = torch.device(args.device) if args.device else default_device()
     gpu = device.type == "cuda"
@@ -77,7 +80,8 @@ def main(argv=None) -> dict:
     else:
         body = mnist.run(device, target=args.target, max_epochs=args.max_epochs, every=args.every,
                          compile=args.compile, profile=args.profile)
-    result = {"benchmark": args.command, **common.metadata(device), **body}
+    command = shlex.join(["python", "-m", "reprtut.bench", *argv])
+    result = {"benchmark": args.command, **common.metadata(device, command), **body}
     _print_tables(result)
     common.write(result, args.out)
     return result

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def metadata(device: torch.device, command: str | None = None) -> dict:
         "torch": torch.__version__, "python": platform.python_version(),
         "cpu_threads": torch.get_num_threads(), "profile": profiles.name(),
         "commit": git_commit(),
-        "command": command or " ".join(["python -m reprtut.bench", *sys.argv[1:]]),
+        "command": command or shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

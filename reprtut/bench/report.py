@@ -44,7 +44,8 @@ def load(where: str | Path | None) -> list[dict]:
 
 def label(result: dict) -> str:
     """'<device>, <date>, <commit>' — what every number on the page is labelled with."""
-    threads = f" ({result['cpu_threads']} threads)" if result.get("device") == "cpu" else ""
+    n = result.get("cpu_threads")
+    threads = f" ({n} thread{'s' * (n != 1)})" if result.get("device") == "cpu" else ""
     return f"{result['device_name']}{threads}, {result['date'][:10]}, {result['commit'][:7]}"
 
 
@@ -102,7 +103,15 @@ def plot(results: list[dict]):
             bars = [(f"{c['chapter']} ({label(r)})", c["seconds"]) for r in rs for c in r["chapters"]]
             ax.set_xlabel("wall time per chapter (s)")
         names, values = zip(*bars)
-        ax.barh(range(len(values)), values, color="tab:blue")
+        finite = [v for v in values if v == v]
+        ax.barh(range(len(values)), [v if v == v else 0 for v in values], color="tab:blue")
+        for i, v in enumerate(values):      # the value at the end of each bar
+            ax.text(v if v == v else 0, i, f" {v:.3g}" if v == v else " target not reached",
+                    va="center", fontsize=7)
+        if ax.get_xscale() == "log" and finite:
+            ax.set_xlim(min(finite) / 2, max(finite) * 4)
+        elif finite:
+            ax.set_xlim(0, max(finite) * 1.25)
         ax.set_yticks(range(len(values)), names, fontsize=7)
         ax.invert_yaxis()
         ax.set_title(f"{kind} (recorded)", fontsize=9, loc="left")
