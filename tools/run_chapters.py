@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     from reprtut.bench.common import metadata
     from reprtut.device import default_device
 
-    record = {**metadata(default_device(), command=shlex.join(["python", "tools/run_chapters.py", *(sys.argv[1:] if argv is None else argv)])),
+    record = {"benchmark": "chapters", **metadata(default_device(), command=shlex.join(["python", "tools/run_chapters.py", *(sys.argv[1:] if argv is None else argv)])),
               "profile": args.profile, "data": os.environ.get("REPRTUT_DATA"), "chapters": []}
     status = 0
     for script in scripts:
