@@ -1,0 +1,114 @@
+"""The precision of older GPUs (Colab's T4): fp16 with a gradient scaler below compute
+capability 8.0, bf16 without one from 8.0 on, and a scaler whose state survives a resume.
+
+No GPU is needed: the capability is mocked, and the scaler is exercised on the CPU (torch's
+GradScaler runs on "cpu" since 2.3)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import reprtut as rt
+import reprtut.train as train_mod
+from reprtut.device import amp_dtype, grad_scaler
+from reprtut.train import TrainConfig, fit, load_checkpoint
+
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize("capability, expected", [
+    ((6, 0), torch.float16),    # P100
+    ((7, 5), torch.float16),    # T4
+    ((8, 0), torch.bfloat16),   # A100
+    ((8, 9), torch.bfloat16),   # L4
+    ((9, 0), torch.bfloat16),   # H100, H200
+])
+def test_amp_dtype_is_fp16_below_capability_8_and_bf16_from_it(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert amp_dtype(CUDA) == expected
+
+
+def test_amp_dtype_is_fp32_on_cpu_whatever_the_gpu_says(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert amp_dtype(torch.device("cpu")) is None
+
+
+class _Spy:
+    """Stands in for torch.amp.GradScaler and records how it was asked to be built (a real
+    CUDA scaler would disable itself on a machine without CUDA)."""
+
+    def __init__(self, device="cuda", enabled=True, **kwargs):
+        self.device, self.enabled = device, enabled
+
+
+@pytest.mark.parametrize("capability, enabled", [((7, 5), True), ((8, 0), False), ((9, 0), False)])
+def test_grad_scaler_is_enabled_only_for_fp16(monkeypatch, capability, enabled):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.amp, "GradScaler", _Spy)
+    scaler = grad_scaler(CUDA)
+    assert (scaler.device, scaler.enabled) == ("cuda", enabled)
+    assert grad_scaler(CUDA, enabled=False).enabled is False, "amp=False turns the scaler off"
+    assert grad_scaler(torch.device("cpu")).enabled is False, "no scaler for fp32 on CPUs"
+
+
+# --- the scaler's state through a checkpoint ---------------------------------------------
+
+def _run(tmp_path, monkeypatch, stop_at_epoch: int | None = None, name: str = "run.ckpt"):
+    """Three epochs of a small MNIST run whose loop holds an *enabled* CPU GradScaler that
+    starts at scale 1 and doubles every 3 clean steps, so its state changes every epoch.
+    Returns (objective, the scaler fit used, checkpoint path)."""
+    made = []
+
+    def enabled_scaler(device, enabled=True):
+        made.append(torch.amp.GradScaler("cpu", init_scale=1.0, growth_interval=3))
+        return made[-1]
+
+    monkeypatch.setattr(train_mod, "grad_scaler", enabled_scaler)
+    torch.manual_seed(0)
+    objective = rt.methods.build("standard", rt.models.mnist_cnn(width=4, hidden=32))
+    loader = rt.data.TensorLoader(rt.data.load("mnist", "train", n=640), 64, device="cpu")
+    cfg = TrainConfig(epochs=3, optimizer="sgd", lr=0.05, schedule="onecycle")
+    ckpt = tmp_path / name
+
+    class Stop(Exception):
+        pass
+
+    def on_step(epoch, step):
+        if epoch == stop_at_epoch:
+            raise Stop
+
+    try:
+        fit(objective, loader, cfg, checkpoint=ckpt, progress=False, on_step=on_step)
+    except Stop:
+        pass
+    return objective, made[-1], ckpt
+
+
+def _state(scaler):
+    s = scaler.state_dict()
+    return s["scale"], s["_growth_tracker"]
+
+
+def test_grad_scaler_state_survives_a_checkpoint_and_resume(tmp_path, monkeypatch):
+    reference, ref_scaler, _ = _run(tmp_path, monkeypatch, name="ref.ckpt")
+    assert ref_scaler.is_enabled() and ref_scaler.get_scale() > 1.0, "the scaler grew"
+
+    _, stopped_scaler, ckpt = _run(tmp_path, monkeypatch, stop_at_epoch=2)
+    saved = load_checkpoint(ckpt)
+    assert saved["epoch"] == 2
+    assert saved["scaler"]["scale"] > 1.0, "the checkpoint holds the grown scale, not the initial one"
+
+    resumed, resumed_scaler, _ = _run(tmp_path, monkeypatch)   # resumes from epoch 2
+    assert _state(resumed_scaler) == _state(ref_scaler), "scale and growth tracker as uninterrupted"
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs after resuming"
+
+
+def test_the_resume_check_fails_when_the_scaler_is_not_restored(tmp_path, monkeypatch):
+    """The test above can fail: a loop that forgot the scaler's state would end elsewhere."""
+    _, ref_scaler, _ = _run(tmp_path, monkeypatch, name="ref.ckpt")
+    _run(tmp_path, monkeypatch, stop_at_epoch=2)
+    monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict", lambda self, state: None)
+    _, forgetful, _ = _run(tmp_path, monkeypatch)
+    assert _state(forgetful) != _state(ref_scaler)

@@ -1,0 +1,126 @@
+"""The full and paper profiles cannot crash for reasons a CPU can see: every recipe's spec
+builds, and its model (with its training objective) does one forward and backward pass.
+
+The GPU profiles are never trained here; this catches what would otherwise surface only on a
+GPU an hour into a build: a typo in a ``pick(full=...)`` branch, an architecture that does not
+fit its dataset's image shape, an objective whose loss does not reach every parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import reprtut as rt
+from reprtut import recipes
+from reprtut.cache import ModelSpec
+from reprtut.derived import CELEBA_TASKS, FLANKED_TASKS
+
+PROFILES = ("full", "paper")
+
+
+def _args() -> dict[str, list[tuple]]:
+    """Arguments for the recipes that take some: each dataset family the book can use."""
+    flanked, celeba = list(FLANKED_TASKS), list(CELEBA_TASKS)
+    per_dataset = ["mnist", "svhn", f"flanked_mnist_{flanked[1]}", f"celeba_{celeba[1]}"]
+    return {
+        "perceptual": [(1e-2, d) for d in per_dataset],
+        "perceptual_mnist": [()],
+        "supervised": [(d,) for d in per_dataset[1:]],
+        "multitask": [("flanked_mnist", tuple(flanked[:2])), ("celeba", tuple(celeba[:2]))],
+        "transfer": [(recipes.perceptual(1e-3, f"flanked_mnist_{flanked[0]}"), f"flanked_mnist_{flanked[1]}"),
+                     (recipes.perceptual(1e-3, f"celeba_{celeba[0]}"), f"celeba_{celeba[1]}")],
+    }
+
+
+def _recipe_functions() -> list[str]:
+    """Every public function of reprtut.recipes that returns a ModelSpec."""
+    return sorted(name for name, fn in inspect.getmembers(recipes, inspect.isfunction)
+                  if fn.__module__ == recipes.__name__ and not name.startswith("_")
+                  and inspect.signature(fn).return_annotation in (ModelSpec, "ModelSpec"))
+
+
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch):
+    # In the full profile the recipes ask whether SVHN and CelebA can be downloaded; offline,
+    # answer at once (the specs of the real datasets are built explicitly through _args).
+    monkeypatch.setattr(rt.data, "available", lambda name, download=False: False)
+
+
+def _specs(profile: str, monkeypatch) -> list[tuple[str, ModelSpec]]:
+    monkeypatch.setenv("REPRTUT_PROFILE", profile)
+    args = _args()
+    out = []
+    for name in _recipe_functions():
+        fn = getattr(recipes, name)
+        required = [p for p in inspect.signature(fn).parameters.values() if p.default is p.empty]
+        calls = args.get(name, [()] if not required else None)
+        assert calls is not None, f"recipes.{name} takes arguments: add examples of them to _args()"
+        out += [(f"{name}{a}", fn(*a)) for a in calls]
+    return out
+
+
+def _batch(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    info = rt.data.INFO[dataset]
+    x = torch.rand(2, *info.shape)
+    n_tasks = len(CELEBA_TASKS) if dataset.startswith("celeba") else len(FLANKED_TASKS)
+    shape = (2, n_tasks) if dataset.endswith("_all") else (2,)
+    return x, torch.randint(0, len(info.classes), shape)
+
+
+def test_every_recipe_that_takes_arguments_has_examples():
+    assert set(_args()) <= set(_recipe_functions()), "_args() names a recipe that is gone"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_recipe_spec_builds(profile, monkeypatch):
+    specs = _specs(profile, monkeypatch)
+    assert len(specs) >= len(_recipe_functions())
+    for label, spec in specs:
+        assert spec.dataset in rt.data.INFO, f"{label}: unknown dataset {spec.dataset}"
+        assert spec.arch in rt.models.ARCHS, f"{label}: unknown architecture {spec.arch}"
+        assert spec.method in rt.methods.METHODS, f"{label}: unknown method {spec.method}"
+        assert len(spec.key()) == 12
+    assert rt.profiles.name() == profile
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_recipe_model_does_a_forward_and_backward_pass(profile, monkeypatch):
+    torch.manual_seed(0)
+    seen = set()
+    for label, spec in _specs(profile, monkeypatch):
+        what = (spec.arch, spec.dataset, repr(sorted(spec.arch_kwargs.items())), spec.method,
+                repr(sorted((k, v) for k, v in spec.method_kwargs.items() if k != "source")))
+        if what in seen:   # the same network and objective under another name or lambda
+            continue
+        seen.add(what)
+        model = rt.models.build(spec.arch, spec.dataset, **spec.arch_kwargs)
+        x, y = _batch(spec.dataset)
+        if spec.method == "transfer":   # its objective fetches a trained source: train C_T alone
+            loss = F.cross_entropy(model(x), y)
+            params = list(model.head.parameters())
+        else:
+            objective = rt.methods.build(spec.method, model, **spec.method_kwargs).train()
+            loss, _ = objective.loss(x, y)
+            params = [p for p in objective.parameters() if p.requires_grad]
+        assert loss.dim() == 0 and torch.isfinite(loss), f"{label}: loss {loss}"
+        loss.backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), \
+            f"{label}: no gradient reaches the parameters"
+        assert model(x).shape[0] == 2
+
+
+def test_a_broken_full_profile_recipe_is_caught(monkeypatch):
+    """The tests above can fail: a recipe whose full-profile branch misspells a method's
+    argument ("epsilon" for "eps") is caught without training anything."""
+    def mnist_standard() -> ModelSpec:
+        return ModelSpec(name="broken", dataset="mnist", arch="mnist_cnn", method="pgd",
+                         method_kwargs={"epsilon": 0.3})
+
+    mnist_standard.__module__ = recipes.__name__
+    monkeypatch.setattr(recipes, "mnist_standard", mnist_standard)
+    with pytest.raises(TypeError, match="epsilon"):
+        test_every_recipe_model_does_a_forward_and_backward_pass("full", monkeypatch)
