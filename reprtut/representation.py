@@ -90,11 +90,15 @@ def _check_eps(eps) -> float:
 
 def _coordinates(i, n: int, d: int, device) -> torch.Tensor:
     """Coordinates i (an int, or n ints) as an int64 tensor (n, 1), each checked in [0, d)."""
-    i = torch.as_tensor(i, device=device)
+    try:
+        i = torch.as_tensor(i, device=device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise validate.ArgumentTypeError(f"i must be an int or {n} ints (one per image), got "
+                                         f"{validate._show(i)}") from err
     if i.is_floating_point() or i.dtype == torch.bool or i.dim() > 1 or i.numel() not in (1, n):
         raise ValueError(f"i must be an int or {n} ints (one per image), got {i.dtype} {tuple(i.shape)}")
     if i.numel() and (i.min() < 0 or i.max() >= d):
-        raise ValueError(f"coordinates must lie in [0, {d}) for a {d}-dimensional R, "
+        raise ValueError(f"i: coordinates must lie in [0, {d}) for a {d}-dimensional R, "
                          f"got values in [{i.min().item()}, {i.max().item()}]")
     return i.long().reshape(-1, 1).expand(n, 1)
 

@@ -130,8 +130,9 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
         raise RuntimeError(f"could not read checkpoint {path}: {err}. Delete it to start over.") from err
 
 
-class Diverged(FloatingPointError):
-    """Training produced a non-finite loss, metric or weight."""
+class Diverged(FloatingPointError, ValueError):
+    """Training produced a non-finite loss, metric or weight (also a ``ValueError``: the
+    configuration's values, usually the learning rate, made it diverge)."""
 
 
 def _check_finite(means: dict[str, float], epoch: int, step: int | None, cfg: TrainConfig) -> None:
