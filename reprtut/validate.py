@@ -159,14 +159,39 @@ def images(x, name: str = "x", *, ndim: int = 4, check_range: bool = True) -> to
     if x.shape[0] == 0 or x.numel() == 0:
         raise ValueError(f"{name} must hold at least one image, got shape {tuple(x.shape)}")
     if check_range:
+        check_ranges(x, name)
+    return x
+
+
+def check_ranges(x: torch.Tensor | None, x_name: str = "x", *, y: torch.Tensor | None = None,
+                 num_classes: int | None = None, y_name: str = "y") -> None:
+    """The value checks of :func:`images` (finite pixels in [0, 1]) and :func:`labels`
+    (indices in [0, num_classes)) for tensors whose types and shapes are already checked,
+    with one read back from the device for both."""
+    parts = []
+    if x is not None:
         mm = torch.aminmax(x.detach())
-        lo, hi = torch.stack([mm.min, mm.max]).float().tolist()
+        parts += [mm.min.float(), mm.max.float()]
+    if y is not None and y.numel():
+        mm = torch.aminmax(y)
+        parts += [mm.min.float(), mm.max.float()]
+    if not parts:
+        return
+    values = torch.stack(parts).tolist()
+    if x is not None:
+        lo, hi = values[:2]
+        values = values[2:]
         if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons, so it is caught here
             what = "NaN" if math.isnan(lo) or math.isnan(hi) else f"values in [{lo:.3g}, {hi:.3g}]"
-            hint = "; for 0-255 images divide by 255" if hi > 1.0 and not math.isinf(hi) and hi <= 255 else ""
-            raise ValueError(f"{name}: pixels must lie in [0, 1] and be finite (normalisation "
+            hint = "; for 0-255 images divide by 255" if 1.0 < hi <= 255 else ""
+            raise ValueError(f"{x_name}: pixels must lie in [0, 1] and be finite (normalisation "
                              f"belongs inside the model), got {what}{hint}")
-    return x
+    if values:
+        lo, hi = values
+        if lo < 0 or (num_classes is not None and hi >= num_classes):
+            accepted = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+            raise ValueError(f"{y_name}: class indices must lie in {accepted}, got values in "
+                             f"[{lo:.0f}, {hi:.0f}] (-1 and -100 are not labels)")
 
 
 def num_classes(model: nn.Module, x: torch.Tensor | None = None) -> int | None:
@@ -191,7 +216,7 @@ def num_classes(model: nn.Module, x: torch.Tensor | None = None) -> int | None:
 
 
 def labels(y, n: int, num_classes: int | None = None, name: str = "y", *,
-           x_name: str = "x") -> torch.Tensor:
+           x_name: str = "x", check_range: bool = True) -> torch.Tensor:
     """``y`` if it is an int64 tensor of ``n`` class indices (shape (n,)) in [0, num_classes).
 
     ``num_classes`` None checks only y >= 0. Negative labels (-1, cross-entropy's ignore
@@ -208,13 +233,8 @@ def labels(y, n: int, num_classes: int | None = None, name: str = "y", *,
     if y.dtype != torch.long:
         raise ArgumentTypeError(f"{name} must hold int64 class indices (torch.long), got {y.dtype}"
                                 f"{'; pass ' + name + '.long()' if not y.is_floating_point() else ''}")
-    if n:
-        mm = torch.aminmax(y)
-        lo, hi = torch.stack([mm.min, mm.max]).tolist()
-        if lo < 0 or (num_classes is not None and hi >= num_classes):
-            accepted = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-            raise ValueError(f"{name}: class indices must lie in {accepted}, got values in "
-                             f"[{lo}, {hi}] (-1 and -100 are not labels)")
+    if check_range:
+        check_ranges(None, y=y, num_classes=num_classes, y_name=name)
     return y
 
 
@@ -229,11 +249,12 @@ def batch(model, x, y, *, x_name: str = "x", y_name: str = "y", classes: bool = 
     """Check a classifier's batch at once: ``model`` a module, ``x`` images, ``y`` labels of
     x's length within the model's classes (when ``classes``). Returns (x, y)."""
     module(model)
-    images(x, x_name)
-    k = num_classes(model, x) if classes else None
-    labels(y, x.shape[0], k, y_name, x_name=x_name)
+    images(x, x_name, check_range=False)
+    labels(y, x.shape[0], None, y_name, x_name=x_name, check_range=False)
     same_device(y_name, y, x, x_name)
     channels(model, x, x_name)
+    k = num_classes(model, x) if classes else None
+    check_ranges(x, x_name, y=y, num_classes=k, y_name=y_name)  # one read from the device
     return x, y
 
 

@@ -27,12 +27,13 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm=_UNSET,
     """
     if model is not None:
         validate.module(model)
-    validate.images(x, "x")
-    k = validate.num_classes(model, x) if model is not None else None
-    validate.labels(y, x.shape[0], k, "y")
+    validate.images(x, "x", check_range=False)
+    validate.labels(y, x.shape[0], None, "y", check_range=False)
     validate.same_device("y", y, x)
     if model is not None:
         validate.channels(model, x)
+    k = validate.num_classes(model, x) if model is not None else None
+    validate.check_ranges(x, "x", y=y, num_classes=k)  # the one read back from the device
     if eps is not None or not allow_none_eps:
         eps = validate.real(eps, "eps", low=0.0)
     if norm is not _UNSET and norm not in NORMS:
