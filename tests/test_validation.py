@@ -82,7 +82,7 @@ def test_the_classifier_of_outcomes_can_fail():
 bad_reals = st.one_of(st.floats(max_value=-1e-12, allow_nan=False), st.just(math.nan),
                       st.just(math.inf), st.just(-math.inf), st.text(max_size=3), st.booleans(),
                       st.none())
-bad_labels = st.integers().filter(lambda v: v < 0 or v >= K)
+bad_labels = st.integers(-2 ** 63, 2 ** 63 - 1).filter(lambda v: v < 0 or v >= K)  # int64 labels
 bad_counts = st.one_of(st.integers(max_value=0), st.floats(allow_nan=True), st.text(max_size=2),
                        st.booleans())
 attack_names = st.sampled_from(sorted(ALL))
