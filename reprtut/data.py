@@ -281,7 +281,9 @@ def _read_torchvision(tvd, name, split, train, root, download):
         raise
     except TimeoutError:
         raise
-    except OSError:  # no network while downloading
+    except OSError as err:  # no network while downloading
+        if isinstance(getattr(err, "reason", None), TimeoutError):  # urllib's URLError(timeout)
+            raise TimeoutError(str(err)) from err
         return None
     return Dataset(x.contiguous(), y.long(), INFO[name], f"torchvision:{root}")
 
