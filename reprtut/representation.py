@@ -327,9 +327,8 @@ def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tenso
     (fig. 4's most and least activating images), each (k,), most extreme first."""
     if not torch.is_tensor(r):
         raise validate.ArgumentTypeError(f"r must be a tensor (N, d) of representations, got {r!r:.80}")
-    if r.dim() == 2:
-        i = validate.count(i, "i", min=0, max=r.shape[1] - 1) if 0 < r.shape[1] else i
-        k = validate.count(k, "k", min=1, max=r.shape[0]) if 0 < r.shape[0] else k
+    i = validate.count(i, "i", min=-2 ** 63)  # integers only; the range is checked below
+    k = validate.count(k, "k", min=-2 ** 63)
     if r.dim() != 2 or r.numel() == 0 or not 0 <= i < r.shape[1] or not 1 <= k <= r.shape[0]:
         raise ValueError(f"need r (N, d), 0 <= i < d and 1 <= k <= N; got r {tuple(r.shape)}, "
                          f"i={i!r}, k={k!r}")
@@ -425,8 +424,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.
     """
     window = validate.count(window, "window", min=1)
     sigma = validate.real(sigma, "sigma", low=0.0, low_open=True)
-    validate.images(x, "x")
-    validate.images(y, "y")
+    validate.images(x, "x", allow_double=True)
+    validate.images(y, "y", allow_double=True)
     if x.shape != y.shape or x.dim() != 4 or min(x.shape[2:]) < window:
         raise ValueError(f"x and y must be batches (B, C, H, W) of one shape, at least {window} "
                          f"pixels a side, got {tuple(x.shape)} and {tuple(y.shape)}")

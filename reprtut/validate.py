@@ -136,11 +136,13 @@ def module(m, name: str = "model") -> nn.Module:
 
 # ------------------------------------------------------------------------------ tensors
 
-def images(x, name: str = "x", *, ndim: int = 4, check_range: bool = True) -> torch.Tensor:
+def images(x, name: str = "x", *, ndim: int = 4, check_range: bool = True,
+           allow_double: bool = False) -> torch.Tensor:
     """``x`` if it is a non-empty float batch (B, C, H, W) of finite pixels in [0, 1].
 
     ``ndim`` other than 4 accepts batches of other rank (e.g. (B, d) vectors). The range
     check reads two numbers back from the device (one sync); ``check_range=False`` skips it.
+    ``allow_double`` admits float64 where no model is involved (image measures such as SSIM).
     """
     if not torch.is_tensor(x):
         hint = " (torch.as_tensor(x) / 255 for a numpy uint8 image)" if isinstance(x, np.ndarray) else ""
@@ -149,7 +151,7 @@ def images(x, name: str = "x", *, ndim: int = 4, check_range: bool = True) -> to
     if not x.is_floating_point():
         hint = "; for 0-255 images use x.float() / 255" if x.dtype == torch.uint8 else ""
         raise ArgumentTypeError(f"{name} must be a float tensor of images in [0, 1], got {_show(x)}{hint}")
-    if x.dtype not in IMAGE_DTYPES:
+    if x.dtype not in IMAGE_DTYPES and not (allow_double and x.dtype == torch.float64):
         raise ArgumentTypeError(f"{name} must be float32 (or float16/bfloat16) like the models' "
                                 f"weights, got {_show(x)}; pass {name}.float()")
     if x.dim() != ndim:
