@@ -5,6 +5,16 @@ method and training configuration. :func:`get` returns the model, training it on
 and storing it under ``$REPRTUT_CACHE`` (default ``$REPRTUT_HOME/models``); chapters and tests
 that ask for the same spec share one training run. Interrupted training resumes from the
 last completed epoch. Files are read with ``torch.load(weights_only=True)``.
+
+What the cache serves is verified: each model file ``<name>-<key>.pt`` has a sidecar
+``<name>-<key>.pt.sha256`` with the SHA-256 of its bytes, written after the file itself. A
+file whose checksum is missing or differs, or that cannot be read, is reported (a
+:class:`CacheWarning` naming the path), deleted and trained again: never served. A run that
+diverges (non-finite loss or weights, see :func:`reprtut.train.fit`) raises and stores
+nothing. Concurrent requests for the same model (two notebooks, pytest workers) take a file
+lock ``<name>-<key>.pt.lock``: the first trains, the others wait and then load its result.
+Temporary files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access
+once their process is gone.
 """
 
 from __future__ import annotations
@@ -12,17 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from filelock import FileLock
 
 from . import data as data_mod
-from . import methods, models, profiles
+from . import methods, models, profiles, validate
 from .device import default_device
 from .methods.base import Objective
-from .train import History, TrainConfig, fit, load_checkpoint, save_atomic
+from .train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
 
 CACHE_ENV = "REPRTUT_CACHE"
 # Part of every key: raised when a change to the package (a model, a method, the loop) makes
@@ -44,6 +57,35 @@ class ModelSpec:
     n_train: int | None = None     # first n training images; None for all
     n_eval: int = 1000             # test images evaluated after each epoch (0: none)
     augment: bool = False          # random crops and flips (reprtut.data.random_crop_flip)
+
+    def __post_init__(self):
+        # A bad spec fails here, where it is written, with the field's name.
+        if not isinstance(self.name, str) or not self.name or "/" in self.name or \
+                os.sep in self.name or self.name.startswith("."):
+            raise ValueError(f"name must be a non-empty file-name prefix (no '/', not starting "
+                             f"with '.'), got {self.name!r}")
+        if not isinstance(self.dataset, str) or self.dataset not in data_mod.INFO:
+            raise ValueError(f"unknown dataset {self.dataset!r}; dataset must be one of "
+                             f"{', '.join(data_mod.INFO)}")
+        if not isinstance(self.arch, str) or self.arch not in models.ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; arch must be one of "
+                             f"{', '.join(models.ARCHS)}")
+        if not isinstance(self.method, str) or self.method not in methods.METHODS:
+            raise ValueError(f"unknown method {self.method!r}; method must be one of "
+                             f"{', '.join(methods.METHODS)}")
+        if not isinstance(self.train, TrainConfig):
+            raise validate.ArgumentTypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+        for field_name in ("arch_kwargs", "method_kwargs"):
+            if not isinstance(getattr(self, field_name), dict):
+                raise validate.ArgumentTypeError(f"{field_name} must be a dict, got "
+                                                 f"{getattr(self, field_name)!r}")
+        validate.count(self.n_train, "n_train", min=1, allow_none=True)
+        validate.count(self.n_eval, "n_eval", min=0)
+        validate.flag(self.augment, "augment")
+        if self.n_train is not None and self.n_train < self.train.batch_size:
+            raise ValueError(f"n_train={self.n_train} is smaller than batch_size="
+                             f"{self.train.batch_size}: the loader drops the last incomplete "
+                             f"batch, so an epoch would have zero steps")
 
     def key(self) -> str:
         """12 hex digits of the SHA-256 of the spec, the profile, the run's seed
@@ -89,33 +131,155 @@ def path_of(spec: ModelSpec) -> Path:
     return cache_dir() / f"{spec.name}-{spec.key()}.pt"
 
 
+class CacheWarning(UserWarning):
+    """A cached file was unusable (corrupt, truncated, unverifiable) and is trained again."""
+
+
+def checksum_path(path: Path) -> Path:
+    """The sidecar holding the SHA-256 of ``path``: ``<path>.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def store(obj, path: Path) -> None:
+    """Save ``obj`` atomically to ``path`` and then its SHA-256 to the sidecar (also atomic):
+    a file without a matching sidecar is never served."""
+    checksum_path(path).unlink(missing_ok=True)
+    save_atomic(obj, path)
+    side = checksum_path(path)
+    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(sha256_of(path) + "\n")
+        os.replace(tmp, side)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def verified_load(path: Path, map_location=None) -> dict:
+    """The checkpoint at ``path`` after checking it against its SHA-256 sidecar.
+
+    Raises ``RuntimeError`` naming the path when the sidecar is missing or differs, or the
+    file cannot be read.
+    """
+    side = checksum_path(path)
+    if not side.is_file():
+        raise RuntimeError(f"{path} has no checksum file {side.name}, so it cannot be verified")
+    expected = side.read_text().strip()
+    actual = sha256_of(path)
+    if actual != expected:
+        raise RuntimeError(f"{path} is corrupt: its SHA-256 is {actual[:16]}..., the checksum "
+                           f"written with it says {expected[:16]}...")
+    state = load_checkpoint(path, map_location=map_location)
+    if not isinstance(state, dict) or "objective" not in state or "history" not in state:
+        raise RuntimeError(f"{path} does not hold a cached model (no 'objective'/'history')")
+    return state
+
+
+_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_orphans(folder: Path | None = None) -> list[Path]:
+    """Delete temporary files ``.<file>.<pid>.tmp`` whose writing process is gone (killed
+    during :func:`reprtut.train.save_atomic`); returns the paths removed."""
+    folder = cache_dir() if folder is None else Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(".*.tmp"):
+        m = _TMP.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _discard(path: Path, why: Exception) -> None:
+    warnings.warn(f"model cache: {why}; deleting it and training the model again", CacheWarning,
+                  stacklevel=3)
+    path.unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
+
+
 def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: bool = True,
         retrain: bool = False) -> Trained:
     """Load the model of ``spec`` from the cache, training (or resuming) it first if needed.
 
     Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available).
+    A cached file that fails its checksum or cannot be read is reported with a
+    :class:`CacheWarning` and trained again. Holds the spec's file lock while it checks and
+    trains, so concurrent calls train a model once. Raises :class:`reprtut.train.Diverged`
+    (nothing stored) when training diverges.
     """
+    if not isinstance(spec, ModelSpec):
+        raise validate.ArgumentTypeError(f"spec must be a ModelSpec (see reprtut.recipes), got "
+                                         f"{type(spec).__name__}")
+    validate.flag(progress, "progress")
+    validate.flag(retrain, "retrain")
     device = torch.device(device) if device is not None else default_device()
     path = path_of(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_orphans(path.parent)
     objective = build(spec)
-    if path.exists() and not retrain:
-        state = load_checkpoint(path, map_location=device)
-        objective.load_state_dict(state["objective"])
-        history = History(state["history"])
-    else:
-        train = data_mod.load(spec.dataset, "train", n=spec.n_train)
-        test = data_mod.load(spec.dataset, "test", n=spec.n_eval)
-        cfg = train_config(spec)
-        loader = data_mod.TensorLoader(train, cfg.batch_size, augment=spec.augment,
-                                       seed=cfg.seed, device=device, drop_last=True)
-        eval_data = (test.images(device), test.y.to(device)) if spec.n_eval else None
-        ckpt = path.with_suffix(".ckpt")
-        if retrain:
-            ckpt.unlink(missing_ok=True)
-        history = fit(objective, loader, cfg, eval_data=eval_data, checkpoint=ckpt,
-                      progress=progress)
-        save_atomic({"objective": objective.state_dict(), "history": dict(history),
-                     "spec": json.loads(json.dumps(asdict(spec), default=str))}, path)
-        ckpt.unlink(missing_ok=True)
+    with FileLock(str(path) + ".lock"):
+        state = None
+        if path.exists() and not retrain:
+            try:
+                state = verified_load(path, map_location=device)
+                objective.load_state_dict(state["objective"])
+            except Exception as err:  # corrupt, truncated, unverifiable or mismatched
+                _discard(path, err)
+                state, objective = None, build(spec)
+        if state is not None:
+            history = History(state["history"])
+        else:
+            history = _train(spec, objective, path, device, progress, retrain)
     objective.to(device).eval()
     return Trained(objective.model, objective, history, spec, path)
+
+
+def _train(spec: ModelSpec, objective: Objective, path: Path, device, progress: bool,
+           retrain: bool) -> History:
+    """Train (or resume) ``objective`` and store it with its checksum; called under the lock."""
+    train = data_mod.load(spec.dataset, "train", n=spec.n_train)
+    test = data_mod.load(spec.dataset, "test", n=spec.n_eval)
+    cfg = train_config(spec)
+    loader = data_mod.TensorLoader(train, cfg.batch_size, augment=spec.augment,
+                                   seed=cfg.seed, device=device, drop_last=True)
+    eval_data = (test.images(device), test.y.to(device)) if spec.n_eval else None
+    ckpt = path.with_suffix(".ckpt")
+    if retrain:
+        ckpt.unlink(missing_ok=True)
+    try:
+        history = fit(objective, loader, cfg, eval_data=eval_data, checkpoint=ckpt,
+                      progress=progress)
+    except Diverged:
+        ckpt.unlink(missing_ok=True)  # resuming would diverge again: start afresh next time
+        raise
+    except RuntimeError as err:
+        if not str(err).startswith("could not read checkpoint"):
+            raise
+        _discard(ckpt, err)  # an unreadable resume checkpoint: train from the start
+        objective.load_state_dict(build(spec).state_dict())
+        history = fit(objective, loader, cfg, eval_data=eval_data, checkpoint=ckpt,
+                      progress=progress)
+    store({"objective": objective.state_dict(), "history": dict(history),
+           "spec": json.loads(json.dumps(asdict(spec), default=str))}, path)
+    ckpt.unlink(missing_ok=True)
+    return history

@@ -15,9 +15,11 @@ processes, no per-sample Python.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,10 +27,15 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import validate
 from .device import default_device, to_device_layout
 
 DATA_ENV = "REPRTUT_DATA"
 HOME_ENV = "REPRTUT_HOME"
+# Seconds a download may wait for the server before giving up (per socket operation), so a
+# network that drops packets fails the chapter with a clear error instead of hanging it.
+TIMEOUT_ENV = "REPRTUT_DOWNLOAD_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -76,7 +83,8 @@ class Dataset:
         return len(self.y)
 
     def subset(self, n: int | None) -> "Dataset":
-        """The first ``n`` examples (all of them when ``n`` is None or too large)."""
+        """The first ``n`` examples (all of them when ``n`` is None or too large); n >= 0."""
+        n = validate.count(n, "n", min=0, allow_none=True)
         if n is None or n >= len(self):
             return self
         return Dataset(self.x[:n], self.y[:n], self.info, self.source)
@@ -119,10 +127,12 @@ def load(name: str, split: str = "train", *, n: int | None = None, download: boo
     unknown names and ``FileNotFoundError`` (saying what to set) when the data is neither
     local nor downloadable.
     """
-    if name not in INFO:
+    if not isinstance(name, str) or name not in INFO:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(INFO)}")
-    if split not in ("train", "test"):
+    if not isinstance(split, str) or split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    n = validate.count(n, "n", min=0, allow_none=True)
+    download = validate.flag(download, "download")
     mirror = os.environ.get(DATA_ENV) or None
     if name in DERIVED:
         return _load_derived(name, split, mirror, download).subset(n)
@@ -177,16 +187,34 @@ def _load(name: str, split: str, mirror: str | None, download: bool) -> Dataset:
 
 
 def _from_npz(name: str, split: str, path: Path) -> Dataset | None:
+    """The npz mirror's file, checked: x uint8 (N, H, W, C) of the dataset's size, N >= 1,
+    y integer class indices in [0, K), (N,) (or (N, T) for multi-label datasets)."""
     if not path.is_file():
         return None
-    with np.load(path) as f:
-        if "x" not in f or "y" not in f:
-            raise ValueError(f"{path} must hold arrays 'x' (N,H,W,C) uint8 and 'y' int64")
-        x, y = f["x"], f["y"]
+    try:
+        with np.load(path) as f:
+            if "x" not in f or "y" not in f:
+                raise ValueError(f"{path} must hold arrays 'x' (N,H,W,C) uint8 and 'y' int64")
+            x, y = f["x"], f["y"]
+    except ValueError:
+        raise
+    except Exception as err:  # a truncated or corrupt file: zipfile, pickle and OS errors
+        raise ValueError(f"{path} is not a readable npz file ({type(err).__name__}: {err}); "
+                         f"delete it or copy it again") from err
     info = INFO[name]
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != info.shape[0] or len(x) != len(y):
-        raise ValueError(f"{path}: expected x uint8 (N,H,W,{info.shape[0]}) and y of length N, "
+    c, h, w = info.shape
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != c or len(x) != len(y):
+        raise ValueError(f"{path}: expected x uint8 (N,H,W,{c}) and y of length N, "
                          f"got x {x.dtype} {x.shape} and y {y.shape}")
+    if x.shape[1:3] != (h, w):
+        raise ValueError(f"{path}: {name} images are {h}x{w}, got x of shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{path}: holds zero images; expected at least one")
+    k = len(info.classes)
+    if not np.issubdtype(y.dtype, np.integer) or y.ndim not in (1, 2) or \
+            y.min() < 0 or y.max() >= k:
+        raise ValueError(f"{path}: y must hold integer class indices in [0, {k}) for {name}, "
+                         f"got {y.dtype} {y.shape} with values in [{y.min()}, {y.max()}]")
     x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     return Dataset(x, torch.from_numpy(y.astype(np.int64)), info, f"mirror:{path}")
 
@@ -196,6 +224,44 @@ def _from_torchvision(name: str, split: str, root: Path, download: bool) -> Data
     import torchvision.datasets as tvd
 
     train = split == "train"
+    timeout = download_timeout()
+    try:
+        with _socket_timeout(timeout):
+            return _read_torchvision(tvd, name, split, train, root, download)
+    except TimeoutError as err:  # socket.timeout: the server stopped answering
+        raise FileNotFoundError(
+            f"downloading {name} ({split}) into {root} timed out: no answer for {timeout:g} s "
+            f"({TIMEOUT_ENV}). Retry on a better network, or set {DATA_ENV} to a folder with "
+            f"the files") from err
+
+
+def download_timeout() -> float:
+    """Seconds a download waits for the server: ``$REPRTUT_DOWNLOAD_TIMEOUT`` (default 60)."""
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        t = float(value)
+    except ValueError:
+        t = math.nan
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"{TIMEOUT_ENV}={value!r} must be a number of seconds > 0")
+    return t
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """socket's default timeout set for the block (torchvision's downloads use urllib without
+    one, which waits forever on a silent server), then restored."""
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(before)
+
+
+def _read_torchvision(tvd, name, split, train, root, download):
     try:
         if name in ("mnist", "fashion_mnist"):
             cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
@@ -213,7 +279,11 @@ def _from_torchvision(name: str, split: str, root: Path, download: bool) -> Data
         if "not found" in str(err).lower() or "download" in str(err).lower():
             return None
         raise
-    except OSError:  # no network while downloading
+    except TimeoutError:
+        raise
+    except OSError as err:  # no network while downloading
+        if isinstance(getattr(err, "reason", None), TimeoutError):  # urllib's URLError(timeout)
+            raise TimeoutError(str(err)) from err
         return None
     return Dataset(x.contiguous(), y.long(), INFO[name], f"torchvision:{root}")
 
@@ -267,8 +337,13 @@ class TensorLoader:
     def __init__(self, data: Dataset, batch_size: int, *, shuffle: bool = True,
                  drop_last: bool = False, augment: bool = False, seed: int = 0,
                  device: torch.device | str | None = None):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not isinstance(data, Dataset):
+            raise validate.ArgumentTypeError(f"data must be a reprtut.data.Dataset (from load), "
+                                             f"got {type(data).__name__}")
+        batch_size = validate.count(batch_size, "batch_size", min=1)
+        seed = validate.count(seed, "seed", min=0)
+        shuffle, drop_last = validate.flag(shuffle, "shuffle"), validate.flag(drop_last, "drop_last")
+        augment = validate.flag(augment, "augment")
         self.device = torch.device(device) if device is not None else default_device()
         self.x = data.x.to(self.device)
         self.y = data.y.to(self.device)

@@ -11,8 +11,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from . import validate
 from .attacks.core import check_inputs, cross_entropy_sum, frozen
-from .attacks.gradient import pgd_steps
+from .attacks.gradient import check_budget, pgd_steps
 from .attacks.norms import norm_of
 
 Attack = Callable[..., torch.Tensor]
@@ -21,18 +22,26 @@ Attack = Callable[..., torch.Tensor]
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits (N, K) of images x (N, C, H, W) in [0, 1], in eval mode."""
+    validate.module(model)
+    validate.images(x, "x")
+    validate.channels(model, x)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
     with frozen(model):
         return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of x classified as y; x (N, C, H, W) in [0, 1], y (N,)."""
+    """Fraction of x classified as y; x (N, C, H, W) in [0, 1], y (N,) int64 in [0, K)."""
+    validate.batch(model, x, y)
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
 
 
 def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
             batch_size: int = 500, **kwargs) -> torch.Tensor:
     """Adversarial examples for all of x, ``batch_size`` at a time; kwargs go to ``attack``."""
+    validate.batch(model, x, y)
+    _check_attack(attack)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
     return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], **kwargs)
                       for i in range(0, len(x), batch_size)])
 
@@ -46,7 +55,27 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: 
 def accuracy_vs_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
                     eps_values: Sequence[float], **kwargs) -> list[float]:
     """Robust accuracy at each eps of ``eps_values`` (eps = 0 gives the clean accuracy)."""
+    eps_values = _reals(eps_values, "eps_values", low=0.0)
     return [robust_accuracy(model, x, y, attack, eps=float(e), **kwargs) for e in eps_values]
+
+
+def _check_attack(attack) -> None:
+    if not callable(attack):
+        raise validate.ArgumentTypeError(f"attack must be a function attack(model, x, y, *, eps, "
+                                         f"...) such as reprtut.attacks.pgd, got {attack!r:.80}")
+
+
+def _reals(values, name: str, *, low: float | None = None, allow_inf: bool = False,
+           allow_empty: bool = False) -> list[float]:
+    """A non-empty sequence of real numbers as a list of floats, each checked."""
+    if torch.is_tensor(values):
+        values = values.flatten().tolist()
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise validate.ArgumentTypeError(f"{name} must be a sequence of numbers, got {values!r:.80}")
+    out = [validate.real(v, f"{name}[{i}]", low=low, allow_inf=allow_inf) for i, v in enumerate(values)]
+    if not out and not allow_empty:
+        raise ValueError(f"{name} must hold at least one number, got an empty sequence")
+    return out
 
 
 # --------------------------------------------------------------- the area under the ε curve
@@ -58,8 +87,8 @@ def normalized_auc(eps_values: Sequence[float], accuracies: Sequence[float]) -> 
     right score 1 and one that is always wrong score 0, whatever the units of eps. eps_values
     must be increasing (at least two of them) and accuracies in [0, 1], one per eps.
     """
-    e = torch.as_tensor(eps_values, dtype=torch.float64)
-    a = torch.as_tensor(accuracies, dtype=torch.float64)
+    e = torch.as_tensor(_reals(eps_values, "eps_values", allow_empty=True), dtype=torch.float64)
+    a = torch.as_tensor(_reals(accuracies, "accuracies", allow_empty=True), dtype=torch.float64)
     if e.dim() != 1 or len(e) < 2 or e.shape != a.shape:
         raise ValueError(f"need >= 2 eps values and one accuracy each, got {len(e)} and {len(a)}")
     if not bool((e[1:] > e[:-1]).all()):
@@ -78,6 +107,9 @@ def sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     better swept with :func:`min_perturbation` and :meth:`MinPerturbation.accuracy_at`, which
     attack once instead of once per eps.
     """
+    if not isinstance(attacks, dict) or not attacks:
+        raise validate.ArgumentTypeError(f"attacks must be a non-empty dict name -> (attack, "
+                                         f"eps_values, kwargs), got {attacks!r:.80}")
     out = {}
     for name, (attack, eps_values, kwargs) in attacks.items():
         acc = accuracy_vs_eps(model, x, y, attack, eps_values, **kwargs)
@@ -105,7 +137,8 @@ class MinPerturbation:
     def accuracy_at(self, eps_values: Sequence[float]) -> list[float]:
         """Robust accuracy at each eps: the fraction of examples whose minimum perturbation is
         larger than eps (the accuracy of an attack restricted to the eps-ball)."""
-        return [(self.norm > float(e)).float().mean().item() for e in eps_values]
+        return [(self.norm > e).float().mean().item()
+                for e in _reals(eps_values, "eps_values", low=0.0, allow_inf=True)]
 
     def summary(self) -> dict[str, float]:
         """Success rate, and median and mean of ||delta||_2 and rho over the fooled examples
@@ -126,6 +159,7 @@ def min_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack:
     """Run a minimum-perturbation attack (``eps=None``) on x (N, C, H, W) in [0, 1] with labels
     y (N,) and return the per-example ||delta||_2, rho and success as a :class:`MinPerturbation`."""
     kwargs.setdefault("eps", None)
+    validate.batch(model, x, y)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, **kwargs)
     fooled = predict(model, x_adv, batch_size).argmax(1) != y
     size = norm_of(x_adv - x, "l2")
@@ -147,6 +181,9 @@ def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.
     accuracy. A black-box attack much stronger than the white-box one is a sign of gradient
     masking (see :mod:`reprtut.masking`).
     """
+    validate.module(surrogate, "surrogate")
+    validate.batch(target, x, y)
+    validate.batch(surrogate, x, y)
     x_white = perturb(target, x, y, attack, batch_size=batch_size, **kwargs)
     x_black = perturb(surrogate, x, y, attack, batch_size=batch_size, **kwargs)
     return {"clean": accuracy(target, x, y), "white_box": accuracy(target, x_white, y),
@@ -168,7 +205,11 @@ def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     loss_fn: ``cross_entropy_sum`` for Iter-FGSM, ``attacks.least_likely_loss`` for
     Iter-LL-FGSM. Returns two lists of steps + 1 floats.
     """
-    check_inputs(x, y, eps, norm)
+    eps = check_inputs(x, y, eps, norm, model)
+    steps, step_size = check_budget(steps, step_size)
+    if step_size is None:
+        raise ValueError("step_size must be a finite number > 0, got None")
+    batch_size = validate.count(batch_size, "batch_size", min=1)
     preds = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .attacks import fgsm, pgd, square
+from . import validate
+from .attacks import check_budget, check_inputs, fgsm, pgd, square
 from .evaluate import accuracy, perturb, predict, robust_accuracy
 
 
@@ -28,6 +29,8 @@ class SaturatedLogits(nn.Module):
     """
 
     def __init__(self, model: nn.Module, scale: float = 1000.0):
+        validate.module(model)
+        scale = validate.real(scale, "scale", low=0.0, low_open=True)
         super().__init__()
         self.model, self.scale = model, scale
 
@@ -48,10 +51,19 @@ class Check:
         return f"[{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
 
 
+def _check(model, x, y, eps, norm, steps, tol) -> None:
+    """Raise ``ValueError``/``TypeError`` naming a bad argument of a check, before any attack runs."""
+    check_inputs(x, y, eps, norm, model)
+    check_budget(steps, None)
+    validate.real(tol, "tol", low=0.0, high=1.0)
+
+
 def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, *,
                         restarts: int = 1, **kwargs) -> float:
     """Accuracy when an example counts as robust only if ``restarts`` runs of ``attack`` (with
     fresh random starts) all fail on it. x (N, C, H, W) in [0, 1]; y (N,)."""
+    validate.batch(model, x, y)
+    restarts = validate.count(restarts, "restarts", min=1)
     correct = torch.ones(len(y), dtype=torch.bool, device=y.device)
     for _ in range(restarts):
         x_adv = perturb(model, x, y, attack, **kwargs)
@@ -63,6 +75,7 @@ def iterative_beats_single_step(model, x, y, *, eps: float, norm: str = "linf", 
                                 tol: float = 0.02) -> Check:
     """PGD-``steps`` must be at least as strong as FGSM at the same eps (AFD paper, ii): a
     multi-step attack that does worse than one step is following useless gradients."""
+    _check(model, x, y, eps, norm, steps, tol)
     a_fgsm = robust_accuracy(model, x, y, fgsm, eps=eps, norm=norm)
     a_pgd = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     return Check("iterative >= single-step", a_pgd <= a_fgsm + tol,
@@ -75,6 +88,7 @@ def accuracy_vanishes(model, x, y, *, eps: float, norm: str = "linf", steps: int
     """With an eps large enough to erase the image (e.g. l_inf 0.5) an attack that works must
     drive accuracy to about 0 (AFD paper, i); a plateau above ``tol`` means the attack, not
     the model, gave up."""
+    _check(model, x, y, eps, norm, steps, tol)
     a = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     return Check("accuracy -> 0 as eps grows", a <= tol,
                  f"PGD-{steps} at eps={eps:.3g}: {a:.1%} (threshold {tol:.0%})", {"accuracy": a})
@@ -85,6 +99,9 @@ def black_box_weaker(model, surrogate, x, y, *, eps: float, norm: str = "linf", 
     """PGD computed on a ``surrogate`` model and transferred must not beat PGD computed on the
     model itself (AFD paper, iii; Sanyal et al., section 4): if it does, the model's own
     gradients point the attack the wrong way."""
+    validate.module(surrogate, "surrogate")
+    _check(model, x, y, eps, norm, steps, tol)
+    validate.batch(surrogate, x, y)
     white = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     x_bb = perturb(surrogate, x, y, pgd, eps=eps, norm=norm, steps=steps)
     black = accuracy(model, x_bb, y)
@@ -98,6 +115,9 @@ def more_effort_saturates(model, x, y, *, eps: float, norm: str = "linf", steps:
     """``factor`` times more steps and ``restarts`` random restarts must not lower the accuracy
     by more than ``tol``: when they do, the base evaluation had not converged and the
     reported robustness is an artefact of the budget."""
+    _check(model, x, y, eps, norm, steps, tol)
+    factor = validate.count(factor, "factor", min=1)
+    restarts = validate.count(restarts, "restarts", min=1)
     base = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     more = worst_case_accuracy(model, x, y, pgd, restarts=restarts, eps=eps, norm=norm,
                                steps=steps * factor)
@@ -110,6 +130,8 @@ def gradient_free_not_stronger(model, x, y, *, eps: float, norm: str = "linf", s
                                queries: int = 1000, tol: float = 0.02) -> Check:
     """The Square attack, which never uses gradients, must not beat PGD (Athalye et al., 2018;
     the AFD paper's Boundary-attack test): if it does, the gradients are masked."""
+    _check(model, x, y, eps, norm, steps, tol)
+    queries = validate.count(queries, "queries", min=1)
     a_pgd = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     a_sq = robust_accuracy(model, x, y, square, eps=eps, norm=norm, steps=queries)
     return Check("gradient-free weaker than gradient", a_sq >= a_pgd - tol,
@@ -121,6 +143,11 @@ def checklist(model, x, y, *, eps: float, large_eps: float, surrogate: nn.Module
               norm: str = "linf", steps: int = 20, queries: int = 1000) -> list[Check]:
     """All the checks above at ``eps`` (and ``large_eps`` for the vanishing-accuracy check);
     the black-box check runs when a ``surrogate`` is given. Returns a list of :class:`Check`."""
+    _check(model, x, y, eps, norm, steps, 0.0)
+    large_eps = validate.real(large_eps, "large_eps", low=0.0)
+    queries = validate.count(queries, "queries", min=1)
+    if surrogate is not None:
+        validate.module(surrogate, "surrogate")
     checks = [iterative_beats_single_step(model, x, y, eps=eps, norm=norm, steps=steps),
               accuracy_vanishes(model, x, y, eps=large_eps, norm=norm, steps=2 * steps),
               more_effort_saturates(model, x, y, eps=eps, norm=norm, steps=steps),

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from . import validate
 from .data import INFO
 
 
@@ -44,13 +45,21 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
+def _info(dataset):
+    if not isinstance(dataset, str) or dataset not in INFO:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of {', '.join(INFO)}")
+    return INFO[dataset]
+
+
 def mnist_cnn(dataset: str = "mnist", width: int = 32, hidden: int = 1024) -> Classifier:
     """The MNIST network of Madry et al. (2018): two 5x5 convs (width, 2*width), max-pools, FC.
 
     ``width=32, hidden=1024`` is the paper's network (3.3M parameters); the quick profile
     uses a narrower one. Input (B, 1, 28, 28); R(x) has ``hidden`` dimensions.
     """
-    info = INFO[dataset]
+    info = _info(dataset)
+    validate.count(width, "width", min=1)
+    validate.count(hidden, "hidden", min=1)
     c = info.shape[0]
     features = nn.Sequential(
         Normalize(info.mean, info.std),
@@ -67,7 +76,7 @@ def resnet18(dataset: str = "cifar10") -> Classifier:
 
     11M parameters; input (B, 3, 32, 32); R(x) is the 512-d output of the global average pool.
     """
-    info = INFO[dataset]
+    info = _info(dataset)
     net = torchvision.models.resnet18(num_classes=len(info.classes))
     net.conv1 = nn.Conv2d(info.shape[0], 64, 3, 1, 1, bias=False)
     features = nn.Sequential(
@@ -89,8 +98,8 @@ def small_cnn(dataset: str = "cifar10", width: int = 32) -> Classifier:
     Stages of (width, 2*width, 4*width) channels with max-pools; R(x) is the 4*width-d global
     average of the last stage. Input (B, C, H, W) with H, W divisible by 8.
     """
-    info = INFO[dataset]
-    w = width
+    info = _info(dataset)
+    w = validate.count(width, "width", min=1)
     features = nn.Sequential(
         Normalize(info.mean, info.std),
         *_conv_bn(info.shape[0], w), *_conv_bn(w, w), nn.MaxPool2d(2),  # (B, w, H/2, W/2)
@@ -106,7 +115,7 @@ ARCHS = {"mnist_cnn": mnist_cnn, "small_cnn": small_cnn, "resnet18": resnet18}
 
 def build(arch: str, dataset: str, **kwargs) -> Classifier:
     """Build architecture ``arch`` (a key of :data:`ARCHS`) for ``dataset``."""
-    if arch not in ARCHS:
+    if not isinstance(arch, str) or arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     return ARCHS[arch](dataset=dataset, **kwargs)
 

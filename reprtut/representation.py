@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import validate
 from .attacks import frozen, input_gradient, pgd_steps
 from .attacks.gradient import check_budget
 from .profiles import pick
@@ -76,29 +77,28 @@ def _check_model(model) -> None:
                          f"W = model.head.weight), got {type(model).__name__}")
 
 
-def _check_images(x, name: str = "x0") -> None:
-    """x: float (B, C, H, W) in [0, 1]; reads two numbers back from the device."""
-    if not torch.is_tensor(x) or not x.is_floating_point() or x.dim() != 4 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty float batch (B, C, H, W) of images in [0, 1], "
-                         f"got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
-    lo, hi = torch.aminmax(x.detach())
-    if lo < 0 or hi > 1:
-        raise ValueError(f"{name} must lie in [0, 1] (normalisation is the model's first layer), "
-                         f"got values in [{lo.item():.3g}, {hi.item():.3g}]")
+def _check_images(x, name: str = "x0", model=None) -> None:
+    """x: float (B, C, H, W) in [0, 1] (see :func:`reprtut.validate.images`); one host sync."""
+    validate.images(x, name)
+    if model is not None:
+        validate.channels(model, x, name)
 
 
-def _check_eps(eps) -> None:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or math.isnan(eps) or not eps > 0:
-        raise ValueError(f"eps must be a number > 0 (math.inf for no ball), got {eps!r}")
+def _check_eps(eps) -> float:
+    return validate.real(eps, "eps", low=0.0, low_open=True, allow_inf=True)
 
 
 def _coordinates(i, n: int, d: int, device) -> torch.Tensor:
     """Coordinates i (an int, or n ints) as an int64 tensor (n, 1), each checked in [0, d)."""
-    i = torch.as_tensor(i, device=device)
+    try:
+        i = torch.as_tensor(i, device=device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise validate.ArgumentTypeError(f"i must be an int or {n} ints (one per image), got "
+                                         f"{validate._show(i)}") from err
     if i.is_floating_point() or i.dtype == torch.bool or i.dim() > 1 or i.numel() not in (1, n):
         raise ValueError(f"i must be an int or {n} ints (one per image), got {i.dtype} {tuple(i.shape)}")
     if i.numel() and (i.min() < 0 or i.max() >= d):
-        raise ValueError(f"coordinates must lie in [0, {d}) for a {d}-dimensional R, "
+        raise ValueError(f"i: coordinates must lie in [0, {d}) for a {d}-dimensional R, "
                          f"got values in [{i.min().item()}, {i.max().item()}]")
     return i.long().reshape(-1, 1).expand(n, 1)
 
@@ -113,6 +113,8 @@ def representation(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) ->
     mode (batch-norm running statistics, so R of an image does not depend on its batch).
     """
     _check_model(model)
+    _check_images(x, "x", model)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
     with frozen(model):
         return torch.cat([model.features(x[j:j + batch_size]).float()
                           for j in range(0, len(x), batch_size)])
@@ -128,12 +130,16 @@ def coordinate_loss(r: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return r.float().gather(1, idx).sum()
 
 
-def _check(model, x0, eps, steps, step_size) -> None:
-    """Raise ``ValueError`` saying what is wrong with a tool's arguments."""
+def _check(model, x0, eps, steps, step_size, name: str = "x0") -> tuple[float, int, float]:
+    """Raise ``ValueError``/``TypeError`` saying what is wrong with a tool's arguments;
+    return (eps, steps, step_size) as Python numbers."""
     _check_model(model)
-    _check_images(x0)
-    _check_eps(eps)
-    check_budget(steps, step_size)
+    _check_images(x0, name, model)
+    eps = _check_eps(eps)
+    steps, step_size = check_budget(steps, step_size)
+    if step_size is None:
+        raise ValueError("step_size must be a finite number > 0, got None")
+    return eps, steps, step_size
 
 
 def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep=()):
@@ -170,10 +176,13 @@ def invert(model: nn.Module, x0: torch.Tensor, r_target: torch.Tensor, *, eps: f
     Returns float (B, C, H, W) in [0, 1] with ||x - x0||_2 <= eps, on x0's device.
     Defaults per profile: ``budget("invert")``.
     """
-    _check(model, x0, eps, steps, step_size)
+    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
     if not torch.is_tensor(r_target) or r_target.shape != (len(x0), model.dim):
         raise ValueError(f"r_target must have shape ({len(x0)}, {model.dim}) (one representation "
                          f"per seed image), got {tuple(getattr(r_target, 'shape', ()))}")
+    if not r_target.is_floating_point() or not bool(torch.isfinite(r_target).all()):
+        raise ValueError(f"r_target must hold finite floating-point representations, got "
+                         f"{validate._show(r_target)} with non-finite values or an integer dtype")
     x, _ = _optimise(model, x0, r_target.detach().float(), distance_loss, eps=eps, steps=steps,
                      step_size=step_size, ascend=False)
     return x
@@ -189,7 +198,7 @@ def maximize(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
     x0: float (B, C, H, W) in [0, 1]; i: one coordinate for all images, or (B,) ints, in
     [0, d). Returns float (B, C, H, W) in [0, 1]. Defaults per profile: ``budget("maximize")``.
     """
-    _check(model, x0, eps, steps, step_size)
+    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
     idx = _coordinates(i, len(x0), model.dim, x0.device)
     x, _ = _optimise(model, x0, idx, coordinate_loss, eps=eps, steps=steps,
                      step_size=step_size, ascend=True)
@@ -208,7 +217,7 @@ def add_feature(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int
     x0: float (B, C, H, W) in [0, 1]; i: an int or (B,) ints in [0, d).
     Returns float (rows, B, C, H, W) in [0, 1]. Defaults per profile: ``budget("add_feature")``.
     """
-    _check(model, x0, eps, steps, step_size)
+    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1 or steps % rows:
         raise ValueError(f"rows must be a positive integer that divides steps, got rows={rows!r}, "
                          f"steps={steps!r}")
@@ -229,15 +238,14 @@ def top_features(model: nn.Module, x: torch.Tensor, k: int, c: torch.Tensor | No
     Returns (indices, scores), each (B, k), scores in decreasing order.
     """
     _check_model(model)
-    _check_images(x, "x")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= model.dim:
-        raise ValueError(f"k must be an integer in [1, {model.dim}], got {k!r}")
+    _check_images(x, "x", model)
+    k = validate.count(k, "k", min=1, max=model.dim)
     r = representation(model, x)                                    # (B, d)
     if c is None:
         with torch.no_grad():
             c = model.head(r).argmax(1)
-    elif not torch.is_tensor(c) or c.shape != (len(x),) or c.dtype != torch.long:
-        raise ValueError(f"c must be None or {len(x)} int64 class indices, got {c!r}")
+    else:
+        validate.labels(c, len(x), model.head.out_features, "c (the class)")
     w = model.head.weight.detach().float()[c]                       # (B, d): W_ic for each image
     scores, idx = (r * w).topk(k, dim=1)
     return idx, scores
@@ -252,7 +260,7 @@ def accentuate(model: nn.Module, x: torch.Tensor, k: int, *, eps: float, steps: 
     :func:`top_features`; returns (x_accentuated (B, C, H, W) in [0, 1], indices (B, k)).
     Defaults per profile: ``budget("accentuate")``.
     """
-    _check(model, x, eps, steps, step_size)
+    eps, steps, step_size = _check(model, x, eps, steps, step_size, "x")
     idx, _ = top_features(model, x, k, c)
     x_acc, _ = _optimise(model, x, idx, coordinate_loss, eps=eps, steps=steps,
                          step_size=step_size, ascend=True)
@@ -267,11 +275,27 @@ def blend(x1: torch.Tensor, x2: torch.Tensor, alphas: Sequence[float] | torch.Te
     if not torch.is_tensor(x1) or not torch.is_tensor(x2) or x1.shape != x2.shape:
         raise ValueError(f"x1 and x2 must be image batches of the same shape, got "
                          f"{tuple(getattr(x1, 'shape', ()))} and {tuple(getattr(x2, 'shape', ()))}")
-    a = torch.as_tensor(alphas, dtype=x1.dtype, device=x1.device)
-    if a.dim() != 1 or len(a) == 0 or a.min() < 0 or a.max() > 1:
-        raise ValueError(f"alphas must be a non-empty 1-D sequence in [0, 1], got {alphas!r}")
+    validate.images(x1, "x1")
+    validate.images(x2, "x2")
+    a = torch.as_tensor(_alphas(alphas), dtype=x1.dtype, device=x1.device)
     a = a.view(1, -1, *([1] * (x1.dim() - 1)))                      # (1, A, 1, 1, 1)
     return (1 - a) * x1.unsqueeze(1) + a * x2.unsqueeze(1)
+
+
+def _alphas(alphas) -> list[float]:
+    """alphas as a non-empty list of floats in [0, 1]."""
+    if torch.is_tensor(alphas):
+        if alphas.dim() != 1:
+            raise ValueError(f"alphas must be a non-empty 1-D sequence in [0, 1], got shape "
+                             f"{tuple(alphas.shape)}")
+        alphas = alphas.tolist()
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        raise validate.ArgumentTypeError(f"alphas must be a non-empty 1-D sequence in [0, 1], "
+                                         f"got {alphas!r:.80}")
+    out = [validate.real(a, f"alphas[{j}]", low=0.0, high=1.0) for j, a in enumerate(alphas)]
+    if not out:
+        raise ValueError("alphas must be a non-empty 1-D sequence in [0, 1], got an empty one")
+    return out
 
 
 def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
@@ -284,8 +308,10 @@ def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
     x1, x2: (B, C, H, W) in [0, 1]; alphas: A values in [0, 1].
     Returns (B, A, C, H, W) in [0, 1]. Defaults per profile: ``budget("interpolate")``.
     """
-    _check_images(x1, "x1")
-    _check_images(x2, "x2")
+    _check_model(model)
+    _check_images(x1, "x1", model)
+    _check_images(x2, "x2", model)
+    alphas = _alphas(alphas)
     seeds = blend(x1, x2, alphas)                                   # (B, A, C, H, W)
     b, n = seeds.shape[:2]
     r1, r2 = representation(model, x1), representation(model, x2)  # (B, d)
@@ -299,7 +325,11 @@ def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
 def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the k rows of r (N, d) with the largest and the k with the smallest r[:, i]
     (fig. 4's most and least activating images), each (k,), most extreme first."""
-    if r.dim() != 2 or not 0 <= i < r.shape[1] or not 1 <= k <= r.shape[0]:
+    if not torch.is_tensor(r):
+        raise validate.ArgumentTypeError(f"r must be a tensor (N, d) of representations, got {r!r:.80}")
+    i = validate.count(i, "i", min=-2 ** 63)  # integers only; the range is checked below
+    k = validate.count(k, "k", min=-2 ** 63)
+    if r.dim() != 2 or r.numel() == 0 or not 0 <= i < r.shape[1] or not 1 <= k <= r.shape[0]:
         raise ValueError(f"need r (N, d), 0 <= i < d and 1 <= k <= N; got r {tuple(r.shape)}, "
                          f"i={i!r}, k={k!r}")
     return r[:, i].topk(k).indices, (-r[:, i]).topk(k).indices
@@ -310,8 +340,17 @@ def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tenso
 def noise(n: int, shape: Sequence[int] = (3, 32, 32), *, std: float = SEED_STD,
           generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Gaussian seeds clip(0.5 + std * N(0, 1), 0, 1) of shape (n, *shape) (figs. 5, 6)."""
+    n = validate.count(n, "n", min=1)
+    shape = _shape(shape)
+    std = validate.real(std, "std", low=0.0)
     z = torch.randn(n, *shape, generator=generator)
     return (0.5 + std * z).clamp(0, 1).to(device)
+
+
+def _shape(shape) -> tuple[int, int, int]:
+    if not hasattr(shape, "__len__") or len(shape) != 3:
+        raise ValueError(f"shape must be (C, H, W), three positive integers, got {shape!r:.80}")
+    return tuple(validate.count(s, f"shape[{j}]", min=1) for j, s in enumerate(shape))
 
 
 def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
@@ -320,7 +359,8 @@ def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
     Grey images (c = 1) are repeated over the C channels, e.g. MNIST digits (B, 1, 28, 28)
     -> (B, 3, 32, 32) for a CIFAR-10 model.
     """
-    c, h, w = shape
+    c, h, w = _shape(shape)
+    validate.images(x, "x")
     if x.dim() != 4 or x.shape[1] not in (1, c) or x.shape[2] > h or x.shape[3] > w:
         raise ValueError(f"x must be (B, 1 or {c}, <= {h}, <= {w}), got {tuple(x.shape)}")
     top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
@@ -335,6 +375,9 @@ def kaleidoscope(n: int, size: int = 32, cells: int = 4, *, generator: torch.Gen
     Random colours on a ``cells`` x ``cells`` grid, smoothly upsampled to a quarter of the
     image, made symmetric about the diagonal and mirrored into the four quarters.
     """
+    n = validate.count(n, "n", min=1)
+    size = validate.count(size, "size", min=2)
+    cells = validate.count(cells, "cells", min=2)
     if size % 2:
         raise ValueError(f"size must be even, got {size}")
     q = torch.rand(n, 3, cells, cells, generator=generator)
@@ -352,6 +395,11 @@ def pixel_distance(x: torch.Tensor, y: torch.Tensor, pool: int = 1) -> torch.Ten
     pool = 1 is the plain pixel distance; pool = 4 compares 8x8 thumbnails of 32x32 images,
     their colours and layout without their texture.
     """
+    pool = validate.count(pool, "pool", min=1)
+    for name, t in (("x", x), ("y", y)):
+        if not torch.is_tensor(t) or not t.is_floating_point():
+            raise validate.ArgumentTypeError(f"{name} must be a float tensor (B, C, H, W), got "
+                                             f"{validate._show(t)}")
     if x.shape != y.shape or x.dim() != 4 or x.shape[2] % pool or x.shape[3] % pool:
         raise ValueError(f"x and y must be batches (B, C, H, W) of one shape with H and W divisible "
                          f"by pool={pool}, got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -374,6 +422,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.
     constants (0.01)^2 and (0.03)^2 of the original paper; 1 means identical images. The
     7-pixel window (scikit-image's default) suits 32x32 images.
     """
+    window = validate.count(window, "window", min=1)
+    sigma = validate.real(sigma, "sigma", low=0.0, low_open=True)
+    validate.images(x, "x", allow_double=True)
+    validate.images(y, "y", allow_double=True)
     if x.shape != y.shape or x.dim() != 4 or min(x.shape[2:]) < window:
         raise ValueError(f"x and y must be batches (B, C, H, W) of one shape, at least {window} "
                          f"pixels a side, got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -394,7 +446,8 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.
 def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Loss-gradient saliency (sec. 5.3; Tsipras et al., 2019): d CE(f(x), y) / dx, (B, C, H, W)."""
     _check_model(model)
-    _check_images(x, "x")
+    _check_images(x, "x", model)
+    validate.labels(y, len(x), model.head.out_features, "y")
     with frozen(model):
         grad, _ = input_gradient(model, x, y)
     return grad
@@ -403,5 +456,8 @@ def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 def signed_image(g: torch.Tensor, clip: float = 3.0) -> torch.Tensor:
     """Signed maps (B, C, H, W) shown as images in [0, 1]: 0.5 + g / (2 clip std(g)), clipped,
     per image (Tsipras et al.'s display of gradients: grey is 0)."""
+    clip = validate.real(clip, "clip", low=0.0, low_open=True)
+    if not torch.is_tensor(g) or g.dim() != 4 or not g.is_floating_point():
+        raise ValueError(f"g must be a float tensor (B, C, H, W), got {validate._show(g)}")
     std = g.flatten(1).std(1).clamp_min(1e-12).view(-1, 1, 1, 1)
     return (0.5 + g / (2 * clip * std)).clamp(0, 1)

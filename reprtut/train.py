@@ -9,6 +9,7 @@ per-epoch checkpoints written atomically, and resuming a run where it stopped.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import validate
 from .data import TensorLoader
 from .device import autocast, default_device, grad_scaler
 from .methods.base import Objective
@@ -42,13 +44,27 @@ class TrainConfig:
     compile: bool = False         # torch.compile the model (worth it on GPUs for long runs)
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+        # Checked here, so a bad recipe fails when it is written, not minutes into training.
+        # lr may not be inf: the weights would be NaN after one step (fit catches that too).
+        # Values are checked, not converted: the cache key hashes them as given.
+        validate.count(self.epochs, "epochs", min=1)
+        validate.count(self.batch_size, "batch_size", min=1)
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
+        validate.real(self.lr, "lr", low=0.0, low_open=True)
+        validate.real(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        validate.real(self.weight_decay, "weight_decay", low=0.0)
         if self.schedule not in ("onecycle", "cosine", "step", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r}")
-        self.milestones = tuple(self.milestones)
+            raise ValueError(f"unknown schedule {self.schedule!r}; schedule must be one of "
+                             f"'onecycle', 'cosine', 'step', 'constant'")
+        if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones, "__iter__"):
+            raise validate.ArgumentTypeError(f"milestones must be a sequence of epochs, got "
+                                             f"{self.milestones!r}")
+        self.milestones = tuple(validate.count(m, "milestones", min=1) for m in self.milestones)
+        validate.real(self.grad_clip, "grad_clip", low=0.0, low_open=True, allow_none=True)
+        validate.count(self.seed, "seed", min=0)
+        validate.flag(self.amp, "amp")
+        validate.flag(self.compile, "compile")
 
 
 class History(dict):
@@ -114,6 +130,34 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
         raise RuntimeError(f"could not read checkpoint {path}: {err}. Delete it to start over.") from err
 
 
+class Diverged(FloatingPointError, ValueError):
+    """Training produced a non-finite loss, metric or weight (also a ``ValueError``: the
+    configuration's values, usually the learning rate, made it diverge)."""
+
+
+def _check_finite(means: dict[str, float], epoch: int, step: int | None, cfg: TrainConfig) -> None:
+    bad = {k: v for k, v in means.items() if not math.isfinite(v)}
+    if bad:
+        where = f"epoch {epoch + 1}" + (f", step {step}" if step is not None else "")
+        raise Diverged(f"training diverged at {where}: running {', '.join(f'{k}={v}' for k, v in bad.items())} "
+                       f"(lr={cfg.lr}, optimizer={cfg.optimizer!r}); lower lr or set grad_clip. "
+                       f"Nothing was saved for this epoch.")
+
+
+def _check_weights(objective: nn.Module, epoch: int, cfg: TrainConfig) -> None:
+    """One host sync per epoch: are all parameters and buffers finite?"""
+    tensors = [t for t in [*objective.parameters(), *objective.buffers()] if t.is_floating_point()]
+    if not tensors:
+        return
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors])
+    if not bool(finite.all()):
+        names = [n for n, t in [*objective.named_parameters(), *objective.named_buffers()]
+                 if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        raise Diverged(f"training diverged at epoch {epoch + 1}: non-finite weights in "
+                       f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''} (lr={cfg.lr}); "
+                       f"lower lr or set grad_clip. Nothing was saved for this epoch.")
+
+
 def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
         eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         checkpoint: str | os.PathLike | None = None, progress: bool = True,
@@ -128,7 +172,27 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
     (cfg.seed, e), so a resumed run ends with the same weights as an uninterrupted one.
     on_step(epoch, step) is called after every step (for tests and custom logging).
     Metrics stay on the device and are read back every ``log_every`` steps and per epoch.
+
+    Raises ``ValueError`` when the loader yields no batch (fewer examples than
+    ``batch_size`` with ``drop_last``), and :class:`Diverged` (a ``FloatingPointError``) when
+    the running metrics (checked every ``log_every`` steps and per epoch) or the weights
+    (checked per epoch, before the checkpoint is written) stop being finite: a diverged run
+    is never checkpointed or returned as if it had trained.
     """
+    if not isinstance(objective, Objective):
+        raise validate.ArgumentTypeError(f"objective must be a reprtut.methods.Objective (e.g. "
+                                         f"methods.build('standard', model)), got {type(objective).__name__}")
+    if not isinstance(loader, TensorLoader):
+        raise validate.ArgumentTypeError(f"loader must be a reprtut.data.TensorLoader, got "
+                                         f"{type(loader).__name__}")
+    if not isinstance(cfg, TrainConfig):
+        raise validate.ArgumentTypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    log_every = validate.count(log_every, "log_every", min=1)
+    if len(loader) == 0:
+        raise ValueError(f"an epoch would have zero steps: the loader holds {len(loader.y)} "
+                         f"examples, fewer than batch_size={loader.batch_size}, and drops the last "
+                         f"incomplete batch (drop_last=True); use a smaller batch_size or more "
+                         f"training examples (n_train >= batch_size)")
     device = loader.device
     objective.to(device)
     if device.type == "cuda":
@@ -180,8 +244,11 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
             for key, value in metrics.items():  # running sums stay on the device
                 sums[key] = sums.get(key, 0) + value.detach().float() * len(y)
             seen += len(y)
-            if progress and step % log_every == 0:  # the only host sync inside an epoch
-                bar.set_postfix({k: f"{(v / seen).item():.3f}" for k, v in sums.items()})
+            if sums and step % log_every == 0:  # the only host sync inside an epoch
+                means = dict(zip(sums, (torch.stack(list(sums.values())) / seen).tolist()))
+                _check_finite(means, epoch, step, cfg)
+                if progress:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
             if on_step is not None:
                 on_step(epoch, step)
         if device.type == "cuda":
@@ -189,6 +256,8 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "seconds": seconds, "images_per_s": seen / seconds, "lr": lr}
         row.update({f"train_{k}": (v / seen).item() for k, v in sums.items()})
+        _check_finite({k[6:]: v for k, v in row.items() if k.startswith("train_")}, epoch, None, cfg)
+        _check_weights(objective, epoch, cfg)
         if eval_data is not None:
             objective.eval()
             row.update({k: v.item() for k, v in objective.evaluate(*eval_data).items()})

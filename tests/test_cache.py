@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
 import pytest
+import torch
 
 import reprtut as rt
 from reprtut.cache import ModelSpec
@@ -59,3 +69,119 @@ def test_profiles(monkeypatch):
     monkeypatch.setenv("REPRTUT_PROFILE", "huge")
     with pytest.raises(ValueError, match="not a profile"):
         rt.profiles.name()
+
+
+# ------------------------------------------------------------------ integrity, locks, failures
+
+def _count_training(monkeypatch):
+    """Wrap the cache's call to fit so a test can count training runs."""
+    runs = []
+    real_fit = rt.cache.fit
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(rt.cache, "fit", counted)
+    return runs
+
+
+def _same_weights(a, b):
+    return all(torch.equal(p, q) for p, q in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+
+
+@pytest.mark.parametrize("damage", ["flip one bit", "truncate", "drop the checksum"])
+def test_a_damaged_file_is_reported_and_retrained_never_served(monkeypatch, tmp_path, damage):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    runs = _count_training(monkeypatch)
+    first = rt.cache.get(_spec(), device="cpu", progress=False)
+    assert runs == [1] and rt.cache.checksum_path(first.path).is_file()
+    blob = bytearray(first.path.read_bytes())
+    if damage == "flip one bit":  # a weight's byte near the end, where the tensors are stored
+        blob[len(blob) * 3 // 4] ^= 0x10
+        first.path.write_bytes(bytes(blob))
+    elif damage == "truncate":
+        first.path.write_bytes(bytes(blob[: len(blob) // 2]))
+    else:
+        rt.cache.checksum_path(first.path).unlink()
+    with pytest.warns(rt.cache.CacheWarning, match=re.escape(str(first.path))):
+        second = rt.cache.get(_spec(), device="cpu", progress=False)
+    assert runs == [1, 1], "the damaged model was trained again"
+    assert _same_weights(first, second), "retraining gives the original model back (same seed)"
+    assert rt.cache.sha256_of(second.path) == rt.cache.checksum_path(second.path).read_text().strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the repaired file is served without complaint
+        rt.cache.get(_spec(), device="cpu", progress=False)
+    assert runs == [1, 1]
+
+
+def test_the_checksum_check_can_fail(monkeypatch, tmp_path):
+    """Without verification a flipped bit would be served: the damaged weights differ."""
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    first = rt.cache.get(_spec(), device="cpu", progress=False)
+    blob = bytearray(first.path.read_bytes())
+    blob[len(blob) * 3 // 4] ^= 0x10
+    first.path.write_bytes(bytes(blob))
+    state = rt.train.load_checkpoint(first.path)  # the unverified loader reads it happily
+    clean = first.objective.state_dict()
+    assert any(not torch.equal(state["objective"][k], clean[k]) for k in clean)
+
+
+CONCURRENT = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    import reprtut as rt
+    from test_cache import _spec
+    real_fit = rt.cache.fit
+    def counted(*args, **kwargs):
+        with open({marker!r}, "a") as f:
+            f.write(str(os.getpid()) + "\\n")
+        return real_fit(*args, **kwargs)
+    rt.cache.fit = counted
+    trained = rt.cache.get(_spec(), device="cpu", progress=False)
+    print(float(trained.model.head.weight.sum()))
+""")
+
+
+def test_concurrent_requests_train_once(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path / "models"))
+    marker = tmp_path / "trainings.txt"
+    script = CONCURRENT.format(tests=str(Path(__file__).parent), marker=str(marker))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert len(marker.read_text().split()) == 1, "the model was trained by both processes"
+    assert outs[0][0] == outs[1][0], "both got the same weights"
+
+
+def test_orphaned_temporary_files_are_removed(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    orphan = tmp_path / f".tiny-000.pt.{dead}.tmp"
+    live = tmp_path / f".tiny-001.pt.{os.getppid()}.tmp"  # a running process's file is kept
+    orphan.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    rt.cache.get(_spec(), device="cpu", progress=False)
+    assert not orphan.exists() and live.exists()
+
+
+def test_a_diverging_run_raises_and_stores_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    spec = _spec(train=TrainConfig(epochs=1, batch_size=64, lr=1e30, optimizer="sgd"))
+    with pytest.raises(rt.train.Diverged, match="lr"):
+        rt.cache.get(spec, device="cpu", progress=False)
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")], "nothing stored"
+    with pytest.raises(ValueError, match="lr"):  # an infinite lr is refused before training
+        TrainConfig(lr=math.inf)
+
+
+def test_an_epoch_without_steps_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="n_train=40 is smaller than batch_size=64"):
+        _spec(n_train=40)
+    objective = rt.methods.build("standard", rt.models.mnist_cnn(width=4, hidden=16))
+    loader = rt.data.TensorLoader(rt.data.load("mnist", "train", n=40), 64, drop_last=True, device="cpu")
+    with pytest.raises(ValueError, match="zero steps.*batch_size=64"):
+        rt.train.fit(objective, loader, TrainConfig(epochs=1, batch_size=64), progress=False)

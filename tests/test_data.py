@@ -84,3 +84,62 @@ def test_crop_flip_keeps_shape_and_pixels():
     # every output pixel is some input pixel of the same image (crops and flips only move pixels)
     for i in range(8):
         assert torch.isin(out[i].flatten(), x[i].flatten()).all()
+
+
+@pytest.mark.parametrize("arrays,words", [
+    ({"x": np.zeros((4, 28, 28, 1), np.uint8), "y": np.array([0, 1, 2, 10])}, r"class indices in \[0, 10\)"),
+    ({"x": np.zeros((4, 28, 28, 1), np.uint8), "y": np.array([0, -1, 2, 3])}, r"class indices in \[0, 10\)"),
+    ({"x": np.zeros((4, 32, 32, 1), np.uint8), "y": np.zeros(4, np.int64)}, "28x28"),
+    ({"x": np.zeros((0, 28, 28, 1), np.uint8), "y": np.zeros(0, np.int64)}, "zero images"),
+    (b"PK\x03\x04 not a zip", "not a readable npz"),
+])
+def test_bad_npz_files_are_refused_naming_the_file(monkeypatch, tmp_path, arrays, words):
+    (tmp_path / "npz").mkdir()
+    path = tmp_path / "npz" / "mnist-test.npz"
+    if isinstance(arrays, bytes):
+        path.write_bytes(arrays)
+    else:
+        np.savez(path, **arrays)
+    monkeypatch.setenv(rt.data.DATA_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=words) as err:
+        load("mnist", "test")
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("n", [-5, 2.5, "10", True])
+def test_load_refuses_a_bad_count(n):
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        load("mnist", "test", n=n)
+
+
+def test_a_silent_server_times_out_instead_of_hanging(monkeypatch, tmp_path):
+    """A server that accepts the connection and never answers (a network dropping packets):
+    torchvision's download, which passes no timeout to urllib, gives up after
+    $REPRTUT_DOWNLOAD_TIMEOUT seconds with an error saying so."""
+    import socket
+    import time
+    import urllib.request
+
+    import torchvision.datasets as tvd
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # the kernel completes the handshake; nobody ever reads or writes
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/train-images-idx3-ubyte.gz"
+
+    class SilentMNIST:  # what torchvision.datasets.MNIST does on download, minus the mirrors
+        def __init__(self, root, train=True, download=False):
+            urllib.request.urlopen(url).read()
+
+    monkeypatch.setattr(tvd, "MNIST", SilentMNIST)
+    monkeypatch.delenv(rt.data.DATA_ENV, raising=False)
+    monkeypatch.setenv(rt.data.HOME_ENV, str(tmp_path))
+    monkeypatch.setenv(rt.data.TIMEOUT_ENV, "0.5")
+    start = time.perf_counter()
+    try:
+        with pytest.raises(FileNotFoundError, match="timed out"):
+            load("mnist", "train", download=True)
+    finally:
+        server.close()
+    assert time.perf_counter() - start < 30
+    assert socket.getdefaulttimeout() is None, "the timeout is restored after the download"

@@ -3,41 +3,42 @@
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import validate
 from .norms import NORMS
 
 
-def check_inputs(x: torch.Tensor, y: torch.Tensor, eps: float | None = None,
-                 norm: str | None = None) -> None:
-    """Raise ``ValueError`` saying what is wrong with an attack's arguments.
+_UNSET = object()
 
-    x: float (B, ...) in [0, 1]; y: int64 (B,); eps: finite and >= 0; norm: a key of NORMS.
-    The range check reads two numbers back from the device once per attack call.
+
+def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm=_UNSET,
+                 model: nn.Module | None = None, *, allow_none_eps: bool = False) -> float | None:
+    """Raise ``ValueError``/``TypeError`` naming what is wrong with an attack's arguments;
+    return eps as a Python float (numpy scalars and 0-d tensors are accepted).
+
+    x: float (B, C, H, W), B >= 1, finite pixels in [0, 1] (float64 refused, see
+    :mod:`reprtut.validate`); y: int64 (B,) in [0, K), K read from ``model`` when given;
+    eps: finite and >= 0 (None allowed with ``allow_none_eps``); norm: a key of NORMS.
+    Reads the batch's range back from the device once per attack call, never in its loop.
     """
-    if not torch.is_tensor(x) or not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor of images in [0, 1], got {type(x).__name__} "
-                         f"{getattr(x, 'dtype', '')}")
-    if x.dim() < 2:
-        raise ValueError(f"x must be a batch (B, ...), got shape {tuple(x.shape)}")
-    if not torch.is_tensor(y) or y.shape != (x.shape[0],):
-        shape = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
-        raise ValueError(f"y must be a tensor of {x.shape[0]} labels (shape ({x.shape[0]},)) to "
-                         f"match x of shape {tuple(x.shape)}, got {shape}")
-    if y.dtype != torch.long:
-        raise ValueError(f"y must hold int64 class indices, got {y.dtype}")
-    lo, hi = torch.aminmax(x.detach())
-    if lo < 0 or hi > 1:
-        raise ValueError(f"pixels must lie in [0, 1] (normalisation belongs inside the model), "
-                         f"got values in [{lo.item():.3g}, {hi.item():.3g}]")
-    if eps is not None and (not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if norm is not None and norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+    if model is not None:
+        validate.module(model)
+    validate.images(x, "x", check_range=False)
+    validate.labels(y, x.shape[0], None, "y", check_range=False)
+    validate.same_device("y", y, x)
+    if model is not None:
+        validate.channels(model, x)
+    k = validate.num_classes(model, x) if model is not None else None
+    validate.check_ranges(x, "x", y=y, num_classes=k)  # the one read back from the device
+    if eps is not None or not allow_none_eps:
+        eps = validate.real(eps, "eps", low=0.0)
+    if norm is not _UNSET and norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; norm must be one of {', '.join(NORMS)}")
+    return eps
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .. import validate
 from . import norms
 from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
 
@@ -19,12 +20,12 @@ from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
 StepHook = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
-def check_budget(steps, step_size) -> None:
-    """Raise ``ValueError`` unless steps is an integer >= 1 and step_size is None or > 0."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    if step_size is not None and not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be a number > 0, got {step_size!r}")
+def check_budget(steps, step_size) -> tuple[int, float | None]:
+    """Raise ``ValueError``/``TypeError`` unless steps is an integer >= 1 and step_size is None
+    or a finite number > 0; return them as (int, float or None)."""
+    steps = validate.count(steps, "steps", min=1)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
+    return steps, step_size
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
@@ -42,8 +43,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
     device of x, inside the ball and in [0, 1]. The model is put in eval mode with frozen
     parameters and restored afterwards.
     """
-    check_inputs(x, y, eps, norm)
-    check_budget(steps, step_size)
+    eps = check_inputs(x, y, eps, norm, model)
+    steps, step_size = check_budget(steps, step_size)
+    validate.flag(random_start, "random_start")
+    validate.flag(targeted, "targeted")
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
                      random_start=random_start, targeted=targeted, loss_fn=loss_fn)
 

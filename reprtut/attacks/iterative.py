@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import validate
 from .core import check_inputs, frozen
 from .gradient import check_budget, pgd_steps
 
@@ -43,9 +44,10 @@ def iter_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     protocol of Sanyal et al.'s table 3 (appendix D.2); without it the attack runs all steps,
     as in their figure 2. Returns x_adv in the eps-ball and [0, 1].
     """
+    eps = check_inputs(x, y, eps, norm, model)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     steps = kurakin_steps(eps, step_size) if steps is None else steps
-    check_inputs(x, y, eps, norm)
-    check_budget(steps, step_size)
+    steps, step_size = check_budget(steps, step_size)
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
                      random_start=random_start, targeted=targeted, early_stop=early_stop)
 
@@ -65,9 +67,10 @@ def iter_ll_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: flo
     """
     if targeted:
         raise ValueError("iter_ll_fgsm chooses its own (least-likely) target; targeted=True is not supported")
+    eps = check_inputs(x, y, eps, norm, model)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     steps = kurakin_steps(eps, step_size) if steps is None else steps
-    check_inputs(x, y, eps, norm)
-    check_budget(steps, step_size)
+    steps, step_size = check_budget(steps, step_size)
     if not recompute_target:
         with torch.no_grad(), frozen(model):
             y_ll = model(x).argmin(1)
@@ -88,10 +91,9 @@ def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
     "linf" (sign steps, the paper's), "l2" or "l1". x: (B, C, H, W) in [0, 1]; y: (B,).
     Returns x_adv in the eps-ball and [0, 1].
     """
-    check_inputs(x, y, eps, norm)
-    check_budget(steps, step_size)
-    if not (isinstance(decay, (int, float)) and decay >= 0):
-        raise ValueError(f"decay must be a number >= 0, got {decay!r}")
+    eps = check_inputs(x, y, eps, norm, model)
+    steps, step_size = check_budget(steps, step_size)
+    decay = validate.real(decay, "decay", low=0.0)
     step_size = eps / steps if step_size is None else step_size
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size or None,
                      random_start=random_start, targeted=targeted, decay=float(decay))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .. import validate
 from . import norms
 from .core import check_inputs, frozen
 
@@ -27,12 +28,13 @@ def _torchattacks():
     return torchattacks
 
 
-def _check(x, y, eps, norm, targeted, name):
-    check_inputs(x, y, eps, norm)
+def _check(model, x, y, eps, norm, targeted, name) -> float:
+    eps = check_inputs(x, y, eps, norm, model)
     if norm not in _TA_NORMS:
         raise ValueError(f"{name} supports norm 'linf' or 'l2', got {norm!r}")
-    if targeted:
+    if validate.flag(targeted, "targeted"):
         raise ValueError(f"{name} is run untargeted here; targeted=True is not supported")
+    return eps
 
 
 def _run(attack, model, x, y, eps, norm) -> torch.Tensor:
@@ -53,12 +55,14 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     common signature). x: (B, C, H, W) in [0, 1]; y: (B,); eps in the units of ``norm``
     ("linf" or "l2"). n_classes defaults to the model's number of outputs. Returns x_adv.
     """
-    _check(x, y, eps, norm, targeted, "autoattack")
+    eps = _check(model, x, y, eps, norm, targeted, "autoattack")
+    seed = validate.count(seed, "seed", min=0)
+    k = validate.num_classes(model, x)
+    n_classes = validate.count(n_classes, "n_classes", min=2, allow_none=True) or k
+    if n_classes != k:
+        raise ValueError(f"n_classes={n_classes} differs from the model's {k} outputs")
     if eps == 0:
         return x.detach().clone()
-    if n_classes is None:
-        with torch.no_grad(), frozen(model):
-            n_classes = model(x[:1]).shape[1]
     attack = _torchattacks().AutoAttack(model, norm=_TA_NORMS[norm], eps=eps, version="standard",
                                         n_classes=n_classes, seed=seed)
     return _run(attack, model, x, y, eps, norm)
@@ -76,9 +80,10 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, no
     initial fraction of pixels changed. step_size and random_start are ignored. x: (B, C, H, W)
     in [0, 1]; y: (B,); eps in the units of ``norm`` ("linf" or "l2"). Returns x_adv.
     """
-    _check(x, y, eps, norm, targeted, "square")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps (queries) must be an integer >= 1, got {steps!r}")
+    eps = _check(model, x, y, eps, norm, targeted, "square")
+    steps = validate.count(steps, "steps", min=1)
+    p_init = validate.real(p_init, "p_init", low=0.0, high=1.0, low_open=True)
+    seed = validate.count(seed, "seed", min=0)
     if eps == 0:
         return x.detach().clone()
     attack = _torchattacks().Square(model, norm=_TA_NORMS[norm], eps=eps, n_queries=steps,

@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn as nn
 
+from .. import validate
 from . import norms
 from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
 
@@ -23,16 +24,19 @@ from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
 CHECK_EVERY = 5
 
 
-def _check(x, y, eps, norm, steps, targeted=None, random_start=None, name="attack"):
-    check_inputs(x, y, eps, norm)
+def _check(model, x, y, eps, norm, steps, targeted=None, random_start=None, name="attack"):
+    """Checked (eps as a float or None, steps as an int)."""
+    eps = check_inputs(x, y, eps, norm, model, allow_none_eps=True)
     if norm != "l2":
         raise ValueError(f"{name} is an l2 attack; got norm={norm!r}")
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = validate.count(steps, "steps", min=1)
+    validate.flag(targeted, "targeted")
+    validate.flag(random_start, "random_start")
     if targeted:
         raise ValueError(f"{name} is untargeted; targeted=True is not supported")
     if random_start:
         raise ValueError(f"{name} starts at x; random_start=True is not supported")
+    return eps, steps
 
 
 def _nothing_to_do(eps) -> bool:
@@ -68,11 +72,11 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float |
     highest clean logits are considered (None: all). step_size and random_start are not used
     (DeepFool's step is its own); targeted is not supported. Returns x_adv (see module doc).
     """
-    _check(x, y, eps, norm, steps, targeted, random_start, "deepfool")
+    eps, steps = _check(model, x, y, eps, norm, steps, targeted, random_start, "deepfool")
+    overshoot = validate.real(overshoot, "overshoot", low=0.0)
+    candidates = validate.count(candidates, "candidates", min=2, allow_none=True)
     if _nothing_to_do(eps):
         return x.detach().clone()
-    if not overshoot >= 0:
-        raise ValueError(f"overshoot must be >= 0, got {overshoot!r}")
     x = x.detach()
     with frozen(model):
         others = _other_classes(model(x), y, candidates)                  # (B, K-1)
@@ -133,12 +137,14 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | No
 
     x: (B, C, H, W) in [0, 1]; y: (B,). random_start is not supported. Returns x_adv.
     """
-    _check(x, y, eps, norm, steps, False, random_start, "cw_l2")
+    validate.flag(targeted, "targeted")
+    eps, steps = _check(model, x, y, eps, norm, steps, False, random_start, "cw_l2")
+    search_steps = validate.count(search_steps, "search_steps", min=1)
+    c = validate.real(c, "c", low=0.0, low_open=True)
+    kappa = validate.real(kappa, "kappa", low=0.0)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     if _nothing_to_do(eps):
         return x.detach().clone()
-    if not (search_steps >= 1 and c > 0 and kappa >= 0 and step_size > 0):
-        raise ValueError(f"need search_steps >= 1, c > 0, kappa >= 0, step_size > 0; got "
-                         f"{search_steps}, {c}, {kappa}, {step_size}")
     x = x.detach()
     B = len(x)
     const = torch.full((B,), float(c), device=x.device)
@@ -195,12 +201,13 @@ def ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None
 
     x: (B, C, H, W) in [0, 1]; y: (B,). random_start is not supported. Returns x_adv.
     """
-    _check(x, y, eps, norm, steps, False, random_start, "ddn")
+    validate.flag(targeted, "targeted")
+    eps, steps = _check(model, x, y, eps, norm, steps, False, random_start, "ddn")
+    gamma = validate.real(gamma, "gamma", low=0.0, high=1.0, low_open=True, high_open=True)
+    init_norm = validate.real(init_norm, "init_norm", low=0.0, low_open=True)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     if _nothing_to_do(eps):
         return x.detach().clone()
-    if not (0 < gamma < 1 and init_norm > 0 and step_size > 0):
-        raise ValueError(f"need 0 < gamma < 1, init_norm > 0, step_size > 0; got {gamma}, "
-                         f"{init_norm}, {step_size}")
     x = x.detach()
     sign = -1.0 if targeted else 1.0
     delta = torch.zeros_like(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from ..attacks import pgd_steps
+from .. import validate
 from .base import Objective, accuracy_metric, register
 
 
@@ -22,6 +23,12 @@ class PGDTraining(Objective):
     def __init__(self, model, eps: float, norm: str = "linf", steps: int = 10,
                  step_size: float | None = None):
         super().__init__(model)
+        # Checked once here: the training loop calls the attack without checks (no host sync).
+        eps = validate.real(eps, "eps", low=0.0)
+        if norm not in ("linf", "l2"):
+            raise ValueError(f"norm must be 'linf' or 'l2' for PGD training, got {norm!r}")
+        steps = validate.count(steps, "steps", min=1)
+        step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
         self.eps, self.norm, self.steps = eps, norm, steps
         self.step_size = step_size if step_size is not None else 2.5 * eps / steps
 

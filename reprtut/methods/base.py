@@ -23,6 +23,9 @@ class Objective(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module (a reprtut classifier), got "
+                            f"{type(model).__name__}")
         self.model = model
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
@@ -72,6 +75,6 @@ def register(name: str):
 
 def build(name: str, model: nn.Module, **kwargs) -> Objective:
     """Instantiate method ``name`` around ``model``."""
-    if name not in METHODS:
+    if not isinstance(name, str) or name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     return METHODS[name](model, **kwargs)

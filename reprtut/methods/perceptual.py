@@ -27,6 +27,7 @@ import torch.nn.functional as nnf
 
 from ..data import INFO
 from ..models import Classifier, Normalize, register as register_arch
+from .. import validate
 from .base import Objective, accuracy_metric, register
 
 # ------------------------------------------------------------------------------ architectures
@@ -191,8 +192,8 @@ def balanced_lambda(x: torch.Tensor, classes: int) -> float:
     λ where both terms weigh the same; the paper finds the "delicate" regime near it.
     x: (N, C, H, W) in [0, 1], a sample of training images; classes: K >= 2.
     """
-    if classes < 2:
-        raise ValueError(f"classes must be >= 2, got {classes}")
+    classes = validate.count(classes, "classes", min=2)
+    validate.images(x, "x")
     if x.dim() != 4 or len(x) < 2:
         raise ValueError(f"x must be a batch of at least 2 images (N, C, H, W), "
                          f"got {tuple(x.shape)}")
@@ -211,8 +212,7 @@ class PerceptualRegularization(Objective):
     def __init__(self, model: nn.Module, lam: float):
         super().__init__(model)
         _check_perceptual(model)
-        if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"lam (λ) must be a finite number >= 0, got {lam!r}")
+        lam = validate.real(lam, "lam (λ)", low=0.0)
         self.lam = float(lam)
 
     def loss(self, x, y):
@@ -258,7 +258,9 @@ class MultiTask(Objective):
         if not hasattr(model, "features") or not hasattr(model, "head"):
             raise ValueError(f"MultiTask needs a Classifier (features, head), "
                              f"got {type(model).__name__}")
-        tasks = list(tasks)
+        if isinstance(tasks, (str, bytes)) or not hasattr(tasks, "__iter__"):
+            raise validate.ArgumentTypeError(f"tasks must be a list of label columns, got {tasks!r}")
+        tasks = [validate.count(t, "tasks", min=0) for t in tasks]
         if not tasks or len(set(tasks)) != len(tasks) or any(t < 0 for t in tasks):
             raise ValueError(f"tasks must be distinct non-negative label columns, got {tasks}")
         self.tasks = tasks
