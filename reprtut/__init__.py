@@ -3,14 +3,16 @@
 Modules, one concern each: ``profiles`` (scale), ``device`` (device and precision), ``data``
 (datasets and the GPU-resident loader), ``models``, ``methods`` (training objectives),
 ``train`` (the one training loop), ``cache`` (trained models), ``attacks``, ``evaluate``,
-``viz``, ``book`` (numbers quoted in the prose) and ``recipes`` (the models the chapters share).
+``viz``, ``stats`` (error bars), ``book`` (numbers quoted in the prose) and ``recipes`` (the
+models the chapters share).
 """
 
 from . import attacks, book, cache, data, device, evaluate, methods, models, profiles, recipes, train, viz
 from . import masking  # the gradient-masking checklist (chapter 2)
 from . import derived  # datasets built from others (flanked MNIST, balanced CelebA)
 from . import representation  # R(x) and the tools that optimise it (chapter 4)
+from . import stats  # error bars: Wilson intervals, t intervals of paired differences
 
 __version__ = "0.1.0"
 __all__ = ["attacks", "book", "cache", "data", "device", "evaluate", "methods", "models", "profiles",
-           "recipes", "train", "viz"]
+           "recipes", "stats", "train", "viz"]

@@ -1,0 +1,63 @@
+"""Error bars (reprtut.stats) against textbook values and scipy, and their argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as sps
+
+import reprtut as rt
+
+
+@pytest.mark.parametrize("k, n, want", [
+    (0, 10, (0.0, 0.2775)),        # Brown, Cai and DasGupta (2001): the Wilson interval at 0/10
+    (5, 10, (0.2366, 0.7634)),
+    (10, 10, (0.7225, 1.0)),
+    (81, 263, (0.2553, 0.3662)),
+])
+def test_wilson_matches_textbook_values(k, n, want):
+    lo, hi = rt.stats.wilson(k, n)
+    assert lo == pytest.approx(want[0], abs=1e-4) and hi == pytest.approx(want[1], abs=1e-4)
+
+
+def test_wilson_narrows_with_n_and_contains_the_proportion():
+    widths = []
+    for n in (10, 100, 1000):
+        lo, hi = rt.stats.wilson(3 * n // 10, n)
+        assert lo < 0.3 < hi
+        widths.append(hi - lo)
+    assert widths[0] > widths[1] > widths[2]
+    lo90, hi90 = rt.stats.wilson(30, 100, confidence=0.9)
+    lo95, hi95 = rt.stats.wilson(30, 100)
+    assert lo95 < lo90 and hi90 < hi95
+
+
+def test_mean_interval_agrees_with_scipy():
+    v = torch.tensor([0.3, -0.1, 0.5, 0.2, 0.9, 0.05])
+    m, lo, hi = rt.stats.mean_interval(v)
+    want = sps.t.interval(0.95, len(v) - 1, loc=v.double().mean().item(), scale=sps.sem(v.numpy()))
+    assert m == pytest.approx(v.double().mean().item())
+    assert (lo, hi) == pytest.approx(want)
+    assert rt.stats.mean_interval([1.0, 1.0, 1.0]) == (1.0, 1.0, 1.0)
+
+
+def test_overlap():
+    assert rt.stats.overlap((0.1, 0.3), (0.25, 0.5)) and rt.stats.overlap((0.2, 0.3), (0.3, 0.4))
+    assert not rt.stats.overlap((0.1, 0.2), (0.21, 0.5))
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: rt.stats.wilson(11, 10), "k must be a count in [0, n=10]"),
+    (lambda: rt.stats.wilson(-1, 10), "k must be an integer >= 0"),
+    (lambda: rt.stats.wilson(0.5, 10), "k must be an integer"),
+    (lambda: rt.stats.wilson(1, 0), "n must be an integer >= 1"),
+    (lambda: rt.stats.wilson(1, 10, confidence=1.0), "confidence must lie strictly between 0 and 1"),
+    (lambda: rt.stats.mean_interval([1.0]), "at least two numbers"),
+    (lambda: rt.stats.mean_interval(np.ones((2, 2))), "1-D"),
+    (lambda: rt.stats.mean_interval([1.0, float("nan")]), "finite"),
+])
+def test_bad_arguments_are_named(call, words):
+    with pytest.raises(ValueError, match=None) as err:
+        call()
+    assert words in str(err.value), str(err.value)
