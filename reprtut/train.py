@@ -18,12 +18,12 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from . import validate
 from .data import TensorLoader
 from .device import autocast, default_device, grad_scaler
 from .methods.base import Objective
+from .progress import EpochProgress
 
 
 @dataclass
@@ -234,7 +234,7 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
         seen = 0
         lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the start of the epoch
         t0 = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = EpochProgress(loader, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress)
         for step, (x, y) in enumerate(bar):
             with autocast(device, cfg.amp):
                 metrics = objective.step(x, y, update)
@@ -247,8 +247,7 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
             if sums and step % log_every == 0:  # the only host sync inside an epoch
                 means = dict(zip(sums, (torch.stack(list(sums.values())) / seen).tolist()))
                 _check_finite(means, epoch, step, cfg)
-                if progress:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()})
+                bar.postfix(means)
             if on_step is not None:
                 on_step(epoch, step)
         if device.type == "cuda":
@@ -262,9 +261,8 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
             objective.eval()
             row.update({k: v.item() for k, v in objective.evaluate(*eval_data).items()})
         history.append(row)
-        if progress:
-            tqdm.write(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                  for k, v in row.items()))
+        bar.finish(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in row.items()))
         if checkpoint is not None:
             save_atomic({"epoch": epoch + 1, "objective": objective.state_dict(),
                          "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
