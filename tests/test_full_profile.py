@@ -29,6 +29,7 @@ def _args() -> dict[str, list[tuple]]:
     return {
         "perceptual": [(1e-2, d) for d in per_dataset],
         "perceptual_mnist": [()],
+        "perceptual_sgd": [(1e-5, d) for d in per_dataset[2:3]],
         "supervised": [(d,) for d in per_dataset[1:]],
         "multitask": [("flanked_mnist", tuple(flanked[:2])), ("celeba", tuple(celeba[:2]))],
         "transfer": [(recipes.perceptual(1e-3, f"flanked_mnist_{flanked[0]}"), f"flanked_mnist_{flanked[1]}"),

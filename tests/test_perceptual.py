@@ -306,6 +306,26 @@ def test_side_centre_error_ratio_is_larger_at_small_lambda(sweep, standin_test):
     assert small > large + 0.5, (small, large)
 
 
+def test_sgd_at_tiny_lambda_leaves_the_decoder_untrained_adam_does_not(sweep, standin_test):
+    """Chapter 3's explanation of the missing tiny regime: Adam's update ignores the λ that
+    scales the decoder's gradient, SGD's does not. With SGD at the sweep's smallest λ the
+    perception is no better than the mean image (quick profile: 75 against 46); at λ = 0.1,
+    and with Adam at the smallest λ, the decoder trains (15 and about 34)."""
+    x, _ = standin_test
+    tiny = min(sweep)
+    rec_mean = pr.reconstruction_error(x, x.mean(0, keepdim=True)).mean().item()
+
+    def rec(model):
+        return pr.reconstruction_error(x, pr.perceive(model, x)).mean().item()
+
+    sgd_tiny = rt.cache.get(rt.recipes.perceptual_sgd(tiny, STANDIN), device="cpu", progress=False).model
+    sgd_mid = rt.cache.get(rt.recipes.perceptual_sgd(0.1, STANDIN), device="cpu", progress=False).model
+    assert rec(sgd_tiny) > 0.9 * rec_mean, (rec(sgd_tiny), rec_mean)
+    assert rec(sgd_mid) < 0.5 * rec_mean, (rec(sgd_mid), rec_mean)
+    assert rec(sweep[tiny]) < 0.8 * rec_mean, (rec(sweep[tiny]), rec_mean)
+    assert rt.evaluate.accuracy(sgd_tiny, x, standin_test[1]) > 0.8  # it did train, as a classifier
+
+
 @pytest.fixture(scope="module")
 def mnist_perceptual():
     return rt.cache.get(rt.recipes.perceptual_mnist(), device="cpu", progress=False).model
