@@ -364,9 +364,10 @@ def test_inversion_from_noise_lands_closer_to_the_target_for_the_robust_model(ci
 
 
 @pytest.mark.slow
-def test_maximizing_a_robust_coordinate_moves_further_and_more_consistently(cifar):
-    # Seeds 0-4: moved standard 3.9-5.3, robust 5.9-7.3 (smallest ratio 1.23); cosine
-    # standard 0.08-0.11, robust 0.24-0.34 (smallest gap 0.16).
+def test_maximizing_a_robust_coordinate_changes_the_image_more_consistently(cifar):
+    # Complete mirror, seeds 0-2: cosine standard 0.07-0.12, robust 0.21-0.35. How far the
+    # image moves is not part of the claim: standard 4.7-6.8, robust 5.6-6.5, so neither model
+    # moves it reliably further (chapter 4 reports it with intervals).
     s = maximize_coordinates(cifar, SEED)
     std, rob = s["standard"], s["robust"]
     # The ascent works for both: no coordinate goes down, and most go up (seeds 0-4: standard
@@ -374,5 +375,4 @@ def test_maximizing_a_robust_coordinate_moves_further_and_more_consistently(cifa
     # no gradient to follow).
     assert not std["lowered"] and not rob["lowered"], s
     assert std["raised"] > 0.5 and rob["raised"] > 0.5, s
-    assert rob["moved"] > 1.1 * std["moved"], s
     assert rob["cos"] > std["cos"] + 0.07, s
