@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 
 def glue(name: str, value, display: bool = False) -> None:
     """Make ``value`` available to the page's prose as ``{glue:text}`name``` (MyST-NB).
@@ -13,6 +16,10 @@ def glue(name: str, value, display: bool = False) -> None:
         from myst_nb import glue as _glue
     except ImportError:
         return
+    # numpy and torch scalars print as "np.float64(0.5)" / "tensor(0.5)", which the prose's
+    # format specs (":.1%") cannot read: quote them as the Python numbers they hold.
+    if isinstance(value, np.generic) or (torch.is_tensor(value) and value.numel() == 1):
+        value = value.item()
     _glue(name, value, display=display)
 
 

@@ -38,11 +38,11 @@ def wilson(k, n, confidence: float = 0.95) -> tuple[float, float]:
     k = validate.count(k, "k", min=0)
     if k > n:
         raise ValueError(f"k must be a count in [0, n={n}], got {k!r}")
-    z = _stats.norm.ppf(0.5 + _level(confidence) / 2)
+    z = float(_stats.norm.ppf(0.5 + _level(confidence) / 2))
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, centre - half), min(1.0, centre + half)  # Python floats, for glue and JSON
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:

@@ -21,6 +21,25 @@ def test_wilson_matches_textbook_values(k, n, want):
     assert lo == pytest.approx(want[0], abs=1e-4) and hi == pytest.approx(want[1], abs=1e-4)
 
 
+def test_intervals_are_python_floats():
+    # The pages quote them with glue, whose format specs cannot read "np.float64(0.5)".
+    assert all(type(v) is float for v in rt.stats.wilson(3, 10))
+    assert all(type(v) is float for v in rt.stats.mean_interval(np.array([0.1, 0.4, 0.3])))
+
+
+def test_glue_quotes_numpy_and_torch_scalars_as_python_numbers(monkeypatch):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: seen.update({name: value}))
+    rt.book.glue("a", np.float64(0.25))
+    rt.book.glue("b", torch.tensor(0.5))
+    rt.book.glue("c", np.int64(3))
+    rt.book.glue("d", "text")
+    assert seen == {"a": 0.25, "b": 0.5, "c": 3, "d": "text"}
+    assert [type(seen[k]) for k in "abcd"] == [float, float, int, str]
+
+
 def test_wilson_narrows_with_n_and_contains_the_proportion():
     widths = []
     for n in (10, 100, 1000):
