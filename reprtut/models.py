@@ -112,6 +112,11 @@ def small_cnn(dataset: str = "cifar10", width: int = 32) -> Classifier:
 
 ARCHS = {"mnist_cnn": mnist_cnn, "small_cnn": small_cnn, "resnet18": resnet18}
 
+# How prose names several models of an architecture ("we train five-layer CNNs ..."), so that a
+# page's text follows the profile's recipe.
+PLURAL_NAMES = {"mnist_cnn": "Madry et al.'s MNIST CNNs", "small_cnn": "five-layer CNNs",
+                "resnet18": "ResNet-18s"}
+
 
 def build(arch: str, dataset: str, **kwargs) -> Classifier:
     """Build architecture ``arch`` (a key of :data:`ARCHS`) for ``dataset``."""
