@@ -12,7 +12,11 @@ from . import masking  # the gradient-masking checklist (chapter 2)
 from . import derived  # datasets built from others (flanked MNIST, balanced CelebA)
 from . import representation  # R(x) and the tools that optimise it (chapter 4)
 from . import stats  # error bars: Wilson intervals, t intervals of paired differences
+from . import manifold, attribution, toy  # VAE-GAN projection, attribution maps and ROAR/KAR, the 2-D toy (chapter 5)
+from . import sensitivity  # representation sensitivity, gradient landscape, dimensionality (chapter 6)
+from . import low_rank_analysis  # VR_k, max-margin classifiers on PCA projections (chapter 7)
 
 __version__ = "0.1.0"
 __all__ = ["attacks", "book", "cache", "data", "device", "evaluate", "methods", "models", "profiles",
-           "recipes", "stats", "train", "viz"]
+           "recipes", "stats", "train", "viz", "manifold", "attribution", "toy", "sensitivity",
+           "low_rank_analysis", "masking", "derived", "representation"]

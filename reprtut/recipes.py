@@ -284,3 +284,214 @@ def transfer(source: ModelSpec, target: str) -> ModelSpec:
     cfg = TrainConfig(epochs=pick(quick=3, full=10), batch_size=pick(quick=64, full=128),
                       optimizer="adam", lr=2e-3, weight_decay=0.0, schedule="onecycle")
     return transfer_spec(source, target, cfg, n_train=pick(quick=4_000, full=None), n_eval=1000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 7, low-rank representations (Sanyal et al., 2018): the virtual LR layer of
+# reprtut.methods.low_rank, fine-tuning the N-LR model of cifar_standard (appendix C
+# pre-trains with plain SGD until 65 % training accuracy and then switches the LR layer on;
+# the cached standard model is that pre-training, carried to the end).
+
+# (lambda_1, lambda_2) of the recipe: the paper gives none. lambda_1 L_c must stay below the
+# cross-entropy; L_c starts near ||R(x)||^2 (~100 for the small CNN), and 3e-2 was the largest
+# of 1e-2, 3e-2, 1e-1 that kept the control's accuracy (within 2 points) on the quick profile.
+LOW_RANK_LAMBDAS = (3e-2, 3e-3)
+
+
+def _low_rank_layers(two: bool) -> tuple[list[str], list[int], list[str]]:
+    """(layers, ranks, projections) of 1-LR or 2-LR for the active architecture.
+
+    1-LR: before the last linear layer ("features", 128-d on the small CNN, 512-d on
+    ResNet-18), rank 10 (the paper: 50; it reports the rank reached is lower than the one
+    set). 2-LR adds one before the last block (the small CNN's 64x8x8 = 4,096-d stage-2
+    output; ResNet-18's 16,384-d layer3 output, as in the paper), rank 100 (paper: 1000)
+    projected by the ensembled Nyström method.
+    """
+    arch, _ = _cifar_arch()
+    block = {"small_cnn": "features.14", "resnet18": "features.6"}[arch]
+    if two:
+        return [block, "features"], [100, 10], ["nystrom", "svd"]
+    return ["features"], [10], ["svd"]
+
+
+def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two: bool = False,
+                   rank: int | None = None, epochs: int | None = None) -> ModelSpec:
+    """The cifar_standard (N-LR) network fine-tuned with the LR layer(s) of 1-LR (or 2-LR).
+
+    lam1, lam2 default to :data:`LOW_RANK_LAMBDAS`; ``lam1 = lam2 = 0`` is the N-LR control,
+    fine-tuned for the same epochs without the LR term. rank overrides the 1-LR layer's
+    rank (e.g. 128 = the full width: a layer that projects nothing, the broken variant of the
+    tests). The fine-tuning: SGD at 0.01 (the paper's learning rate), one-cycle, 2 epochs on
+    the quick profile's 5,000 images, 30 on all of them in the full profile.
+    """
+    from dataclasses import asdict
+    base = cifar_standard()
+    lam1 = LOW_RANK_LAMBDAS[0] if lam1 is None else lam1
+    lam2 = LOW_RANK_LAMBDAS[1] if lam2 is None else lam2
+    layers, ranks, proj = _low_rank_layers(two)
+    if rank is not None:
+        ranks[-1] = rank
+    name = ("cifar-2lr" if two else "cifar-1lr") + f"-{lam1:g}-{lam2:g}" + (f"-r{rank}" if rank else "")
+    epochs = pick(quick=2, full=30, paper=500) if epochs is None else epochs
+    return ModelSpec(
+        name=name, dataset="cifar10", arch=base.arch, arch_kwargs=dict(base.arch_kwargs),
+        method="low_rank", augment=True, n_train=base.n_train, n_eval=base.n_eval,
+        method_kwargs={"layers": layers, "ranks": ranks, "lam1": lam1, "lam2": lam2,
+                       "projection": proj, "nystrom_runs": 1, "pretrain_acc": 0.0,
+                       "init": asdict(base), "input_shape": [3, 32, 32]},
+        train=TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.01,
+                          weight_decay=5e-4, schedule="onecycle"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 5, adversarial robustness and gradient interpretability (Kim, Seo & Jeon, 2019).
+# MNIST models adversarially trained at several eps of each norm (appendix B.1), the VAE-GAN
+# that approximates the image manifold (A.3), and the small classifiers that ROAR and KAR
+# retrain on occluded images (section 3.2).
+
+def interp_eps(norm: str) -> tuple[float, ...]:
+    """Training eps of section 2.1 on MNIST (appendix B.1): l2 {1, 2, 4}, l_inf {0.05, 0.1,
+    0.2}; the quick profile trains two per norm, the smallest and the largest but one."""
+    if norm == "l2":
+        return pick(quick=(1.0, 4.0), full=(1.0, 2.0, 4.0))
+    if norm == "linf":
+        return pick(quick=(0.1, 0.2), full=(0.05, 0.1, 0.2))
+    raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+
+
+def interp_mnist(norm: str | None = None, eps: float = 0.0, inner: str = "xent") -> ModelSpec:
+    """The MNIST CNN of :func:`mnist_standard` (``norm=None``: that very model) or trained on
+    PGD adversarial images only in the eps-ball of ``norm``, the attack ascending the
+    cross-entropy (``inner="xent"``) or the C&W margin (``"cw"``). The paper trains 5 epochs
+    with Adam at 1e-3 and 40 PGD steps; the quick profile 2 epochs of 6,000 images with 2
+    steps of 2.5 eps / 2, the full profile 5 epochs of all images with 10 steps."""
+    if norm is None:
+        return mnist_standard()
+    base = mnist_standard()
+    steps = pick(quick=2, full=10, paper=40)
+    kwargs = {"eps": float(eps), "norm": norm, "steps": steps, "step_size": 2.5 * float(eps) / steps}
+    if inner != "xent":
+        kwargs["inner"] = inner
+    return replace(base, name=f"mnist-{norm}-{eps:g}" + ("" if inner == "xent" else f"-{inner}"),
+                   method="pgd", method_kwargs=kwargs, n_train=pick(quick=6_000, full=None),
+                   train=replace(base.train, epochs=pick(quick=2, full=5), lr=pick(quick=2e-3, full=1e-3),
+                                 schedule=pick(quick="onecycle", full="constant")))
+
+
+def vaegan_mnist() -> ModelSpec:
+    """The VAE-GAN of appendix A.3 on MNIST (zdim = 10; Adam 5e-4, betas (0.5, 0.999); 30
+    epochs in the paper). The quick profile: an eighth of the paper's widths, 2 epochs of
+    8,000 images."""
+    return ModelSpec(
+        name="mnist-vaegan", dataset="mnist", arch="vaegan",
+        arch_kwargs=pick(quick={"zdim": 10, "width": 8, "hidden": 128},
+                         full={"zdim": 10, "width": 64, "hidden": 1024}),
+        method="vaegan", n_train=pick(quick=8_000, full=None), n_eval=1000,
+        train=TrainConfig(epochs=pick(quick=2, full=30), batch_size=64, optimizer="adam",
+                          lr=5e-4, weight_decay=0.0, schedule="constant", amp=False))
+
+
+def roar_fractions() -> tuple[float, ...]:
+    """Fractions of pixels replaced in ROAR and KAR (section 3.2: 0.1, 0.3, 0.5, 0.7, 0.9)."""
+    return pick(quick=(0.1, 0.5, 0.9), full=(0.1, 0.3, 0.5, 0.7, 0.9))
+
+
+def roar_retrains() -> int:
+    """Classifiers retrained per method and fraction (three in the paper, averaged; one in
+    the quick and full profiles, which retrain 78 and 170 classifiers with one each)."""
+    return pick(quick=1, full=1, paper=3)
+
+
+def roar_classifier() -> ModelSpec:
+    """The classifier ROAR and KAR retrain on occluded MNIST images (the paper retrains its
+    CIFAR-10 CNN): a perceptron (``"mlp"``, :mod:`reprtut.attribution`) with 128 hidden
+    units trained for 3 epochs on 4,000 images in the quick profile, with 256 units for 5
+    epochs on 20,000 images in the full profile."""
+    from . import attribution  # noqa: F401  (registers the "mlp" architecture)
+    arch, kwargs = pick(quick=("mlp", {"hidden": 128}), full=("mlp", {"hidden": 256}))
+    return ModelSpec(
+        name="roar-mnist", dataset="mnist", arch=arch, arch_kwargs=kwargs,
+        method="standard", n_train=pick(quick=4_000, full=20_000), n_eval=1000,
+        train=TrainConfig(epochs=pick(quick=3, full=5), batch_size=64, optimizer="adam",
+                          lr=2e-3, weight_decay=0.0, schedule="onecycle"))
+
+
+# ROAR and KAR replace pixels by black, MNIST's background: a replaced pixel leaves no trace
+# (the training mean, 0.13, would draw the removed strokes in grey and leak their shape).
+ROAR_FILL = 0.0
+
+# A stronger LR term, and the collapse: chapter 7's lambda sweep (and its tests).
+LOW_RANK_STRONG = (1e-1, 1e-2)
+LOW_RANK_COLLAPSE = (1.0, 1e-1)
+
+
+def low_rank_lambdas() -> tuple[tuple[float, float], ...]:
+    """The (lambda_1, lambda_2) of chapter 7's sweep: 0 (the N-LR control), the recipe's
+    :data:`LOW_RANK_LAMBDAS`, :data:`LOW_RANK_STRONG` and :data:`LOW_RANK_COLLAPSE`; the full
+    profile adds 1e-3."""
+    return pick(quick=((0.0, 0.0), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE),
+                full=((0.0, 0.0), (1e-3, 1e-4), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE))
+
+
+def low_rank_two() -> bool:
+    """Whether chapter 7 trains the 2-LR model: on GPUs (full profile) only; on a CPU its
+    4,096 x 4,096 LR layer costs about a second per step."""
+    return pick(quick=False, full=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 6, adversarial feature desensitization (AFD) against NT, AT and TRADES. NT and AT are
+# mnist_standard and mnist_pgd; TRADES, AFD and the l2 feature-matching ablation train the same
+# network with the same perturbation policy, PGD-l_inf at eps = 0.3 with AT's steps.
+
+def _mnist_policy() -> dict:
+    """PGD-l_inf in the 0.3-ball with mnist_pgd's steps: the attack every chapter-6 method trains on."""
+    kw = mnist_pgd().method_kwargs
+    return {"eps": MNIST_EPS, "steps": kw["steps"], "step_size": kw["step_size"]}
+
+
+def mnist_trades(beta: float = 6.0) -> ModelSpec:
+    """TRADES (Zhang et al., 2019) with the paper's beta = 6 on mnist_pgd's network, data,
+    attack budget (PGD on the KL divergence) and schedule."""
+    return replace(mnist_pgd(), name="mnist-trades", method="trades",
+                   method_kwargs={**_mnist_policy(), "beta": beta})
+
+
+def mnist_afd(lr_da: float | None = None, lr_e: float | None = None) -> ModelSpec:
+    """AFD (Bashivan et al., 2021, Algorithm 1) on the MNIST CNN: Adam for the three updates,
+    E and Dc at 1e-3 (alpha), Da at ``lr_da`` (beta) and E's adversarial step at ``lr_e``
+    (gamma), by default the rates chapter 6's study chose (methods.afd.MNIST_LRS["chosen"]);
+    Da of width 64 as in the paper. Batches of 64: a game needs moves more than epochs. The
+    training images stop at 59,000 in every profile, so the last 1,000 stay a validation split.
+    """
+    from .methods.afd import MNIST_LRS
+    lr_da = MNIST_LRS["chosen"]["lr_da"] if lr_da is None else lr_da
+    lr_e = MNIST_LRS["chosen"]["lr_e"] if lr_e is None else lr_e
+    chosen = {"lr_da": lr_da, "lr_e": lr_e} == MNIST_LRS["chosen"]
+    return ModelSpec(
+        name="mnist-afd" if chosen else f"mnist-afd-{lr_da:g}-{lr_e:g}", dataset="mnist",
+        arch="mnist_cnn", arch_kwargs=_mnist_arch(), method="afd",
+        n_train=pick(quick=12_000, full=59_000),
+        method_kwargs={**_mnist_policy(), "lr_da": lr_da, "lr_e": lr_e, "hidden": 64},
+        train=TrainConfig(epochs=pick(quick=5, full=20, paper=100), batch_size=pick(quick=64, full=128),
+                          optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="onecycle"))
+
+
+def mnist_afd_study() -> dict:
+    """Chapter 6's learning-rate study: setting name -> :func:`mnist_afd` spec, one per entry
+    of methods.afd.MNIST_LRS; everything but Da's and E's adversarial rates is equal, except
+    that the quick profile trains the "slow" setting on the first 4,000 images for 3 epochs
+    (its discriminator has won by then; the time goes to the page's other models)."""
+    from .methods.afd import MNIST_LRS
+    study = {name: mnist_afd(**lrs) for name, lrs in MNIST_LRS.items()}
+    slow = study["slow"]
+    study["slow"] = replace(slow, n_train=pick(quick=4_000, full=slow.n_train),
+                            train=replace(slow.train, epochs=pick(quick=3, full=slow.train.epochs)))
+    return study
+
+
+def mnist_feature_matching(lam: float = 1.0) -> ModelSpec:
+    """The AFD paper's l2 ablation, CE + lam ||E(x) - E(x')||_2, on mnist_pgd's network, data,
+    perturbation policy and schedule."""
+    return replace(mnist_pgd(), name="mnist-feature-matching", method="feature_matching",
+                   method_kwargs={**_mnist_policy(), "lam": lam})

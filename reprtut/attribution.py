@@ -1,0 +1,262 @@
+"""Loss-gradient attribution and its evaluation by retraining (Kim, Seo & Jeon, 2019, section 3).
+
+* Attribution maps a = g(f, x), (B, C, H, W): :func:`attribute` with ``method`` "G"
+  (g_G = ∇_x J, J the cross-entropy at the true label), "GX" (g_GX = x ⊙ ∇_x J, the
+  Gradient * Input of Shrikumar et al., 2017, with x in the paper's range [-1, 1]) or
+  "rand" (g_Rand, uniform noise). ``backend="captum"`` computes G and GX with captum's
+  ``Saliency`` and ``InputXGradient`` instead of the book's own gradient.
+* :func:`display`: the paper's picture of a map (Figure 6), channels summed, clipped at the
+  0.5th and 99.5th percentiles.
+* ROAR and KAR (Hooker et al., 2018): :func:`occlude` replaces the most (ROAR) or least (KAR)
+  important fraction of pixels by a constant; :func:`occluded_spec` is the
+  :class:`~reprtut.cache.ModelSpec` of a fresh classifier trained and tested on such images,
+  so that every retrained classifier goes through the model cache; :func:`scores` turns the
+  accuracy curves into μ_ROAR = AOC - AOC_rand and μ_KAR = AUC - AUC_rand.
+
+A classifier trained on modified images needs a dataset that the cache can name and rebuild:
+:func:`occluded_dataset` registers a derived dataset (``reprtut.data.register_derived``) whose
+name holds a hash of everything that determines it (the explained model's cache key, the
+method, the fraction, the mode and the fill value), so the cache key of the retrained model
+changes whenever its data would.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import validate
+from .attacks import frozen, input_gradient
+from .data import INFO, Dataset, DatasetInfo, load, register_derived
+from .models import Classifier, Normalize, register as register_arch
+
+METHODS = ("G", "GX", "rand")
+MODES = ("roar", "kar")
+
+
+def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "G", *,
+              backend: str = "torch", seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """The attribution map of ``method`` for a batch: x (B, C, H, W) in [0, 1], y (B,) -> (B, C, H, W).
+
+    "G": ∇_x J(f(x), y) with J the cross-entropy (section 3.2); "GX": x' ⊙ ∇_{x'} J with
+    x' = 2x - 1 the image in [-1, 1], so GX = (2x - 1) ⊙ ∇_x J / 2; "rand": uniform noise in
+    [0, 1) from ``seed`` (the baseline g_Rand; the same for every model). ``backend`` "torch"
+    uses the book's :func:`reprtut.attacks.input_gradient`, "captum" captum's Saliency
+    (without the absolute value) and InputXGradient on the per-example loss.
+    """
+    validate.batch(model, x, y)
+    method = validate.choice(method, "method", METHODS)
+    backend = validate.choice(backend, "backend", ("torch", "captum"))
+    seed = validate.count(seed, "seed", min=0)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
+    if method == "rand":
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(x.shape, generator=g).to(x.device)
+    parts = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        parts.append(_captum(model, xb, yb, method) if backend == "captum" else _torch(model, xb, yb, method))
+    return torch.cat(parts)
+
+
+def _torch(model, x, y, method):
+    with frozen(model):
+        grad, _ = input_gradient(model, x, y)  # the summed loss: each image's own gradient
+    return grad if method == "G" else (2 * x - 1) * grad / 2
+
+
+def _captum(model, x, y, method):
+    from captum.attr import InputXGradient, Saliency
+    import torch.nn.functional as F
+
+    with frozen(model):
+        if method == "G":
+            loss = lambda v: F.cross_entropy(model(v), y, reduction="none")  # noqa: E731
+            return Saliency(loss).attribute(x.clone().requires_grad_(True), abs=False).detach()
+        # captum multiplies by its input: give it x' in [-1, 1] and a model that maps back.
+        loss = lambda v: F.cross_entropy(model((v + 1) / 2), y, reduction="none")  # noqa: E731
+        return InputXGradient(loss).attribute((2 * x - 1).requires_grad_(True)).detach()
+
+
+def importance(a: torch.Tensor) -> torch.Tensor:
+    """Per-pixel importance |Σ_c a_c|, (B, C, H, W) -> (B, H, W): a pixel is one unit for
+    ROAR/KAR, all its channels replaced at once."""
+    if not torch.is_tensor(a) or a.dim() != 4:
+        raise ValueError(f"a must be attribution maps of shape (B, C, H, W), got {getattr(a, 'shape', a)!r}")
+    return a.sum(1).abs()
+
+
+def display(a: torch.Tensor, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """The paper's picture of a map (Figure 6): channels summed, each map clipped to its
+    ``low``-th and ``high``-th percentiles; (B, C, H, W) -> numpy (B, H, W)."""
+    if not torch.is_tensor(a) or a.dim() != 4:
+        raise ValueError(f"a must be attribution maps of shape (B, C, H, W), got {getattr(a, 'shape', a)!r}")
+    low = validate.real(low, "low", low=0.0, high=100.0)
+    high = validate.real(high, "high", low=low, high=100.0)
+    s = a.detach().float().sum(1).cpu().numpy()
+    lo = np.percentile(s, low, axis=(1, 2), keepdims=True)
+    hi = np.percentile(s, high, axis=(1, 2), keepdims=True)
+    return np.clip(s, lo, hi)
+
+
+def occlude(x: torch.Tensor, score: torch.Tensor, fraction: float, mode: str = "roar",
+            fill: Sequence[float] | float = 0.0) -> torch.Tensor:
+    """Replace a fraction of each image's pixels by a constant (Hooker et al., 2018).
+
+    x (B, C, H, W) (uint8 or float); score (B, H, W) per-pixel importance; ``mode`` "roar"
+    replaces the ``fraction`` most important pixels, "kar" the ``fraction`` least important
+    ones (it keeps the rest); ``fill`` is the constant, one value or one per channel, in
+    x's units. Returns a new tensor like x.
+    """
+    fraction = validate.real(fraction, "fraction", low=0.0, high=1.0)
+    mode = validate.choice(mode, "mode", MODES)
+    if not torch.is_tensor(x) or x.dim() != 4 or score.shape != (x.shape[0], *x.shape[2:]):
+        raise ValueError(f"x must be (B, C, H, W) and score (B, H, W) of the same B, H, W; got "
+                         f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(score, 'shape', ()))}")
+    b, c, h, w = x.shape
+    k = int(round(fraction * h * w))
+    flat = score.reshape(b, h * w)
+    idx = flat.topk(k, dim=1, largest=(mode == "roar")).indices                # (B, k)
+    mask = torch.zeros(b, h * w, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+    out = x.clone()
+    mask = mask.view(b, 1, h, w).expand(b, c, h, w)
+    return torch.where(mask, fill.expand(c, h, w).unsqueeze(0).expand_as(x), out)
+
+
+# ------------------------------------------------------------------ retraining through the cache
+
+@register_arch("mlp")
+def mlp(dataset: str = "mnist", hidden: int = 128) -> Classifier:
+    """A one-hidden-layer perceptron: the cheap classifier that ROAR and KAR retrain dozens
+    of times on a CPU. Input (B, C, H, W) in [0, 1]; R(x) has ``hidden`` dimensions."""
+    if not isinstance(dataset, str) or dataset not in INFO:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of {', '.join(INFO)}")
+    info = INFO[dataset]
+    hidden = validate.count(hidden, "hidden", min=1)
+    features = nn.Sequential(Normalize(info.mean, info.std), nn.Flatten(),
+                             nn.Linear(int(np.prod(info.shape)), hidden), nn.ReLU())
+    return Classifier(features, nn.Linear(hidden, len(info.classes)))
+
+
+def _spec_dict(spec) -> dict:
+    from dataclasses import asdict
+    return json.loads(json.dumps(asdict(spec), default=str))
+
+
+@functools.lru_cache(maxsize=32)
+def _scores(explainer_json: str, method: str, dataset: str, split: str, n: int) -> torch.Tensor:
+    """Per-pixel importance (N, H, W) of the first n images of a split (memoised per process)."""
+    data = load(dataset, split, n=n)
+    if method == "rand":
+        g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
+        return torch.rand(len(data), *data.x.shape[2:], generator=g)
+    from .cache import get
+    from .methods.perceptual import spec_from_dict
+    model = get(spec_from_dict(json.loads(explainer_json)), progress=False).model
+    device = next(model.parameters()).device
+    x = data.images(device)
+    return importance(attribute(model, x, data.y.to(device), method)).cpu()
+
+
+def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
+                     n_train: int, n_test: int, fill: Sequence[float] | float | None = None) -> str:
+    """Register (once) and return the name of the dataset whose images are those of the
+    explainer's dataset with :func:`occlude` applied, importance from ``method`` on the
+    explainer model (``explainer`` a ModelSpec; ignored for "rand"). Train and test splits
+    hold the first ``n_train`` / ``n_test`` images. ``fill`` defaults to the channel means."""
+    method = validate.choice(method, "method", METHODS)
+    fraction = validate.real(fraction, "fraction", low=0.0, high=1.0)
+    mode = validate.choice(mode, "mode", MODES)
+    n_train = validate.count(n_train, "n_train", min=1)
+    n_test = validate.count(n_test, "n_test", min=1)
+    base = explainer.dataset
+    info = INFO[base]
+    fill = tuple(float(m) for m in info.mean) if fill is None else fill
+    fill = tuple(np.atleast_1d(np.asarray(fill, dtype=float)).tolist())
+    explainer_json = json.dumps(_spec_dict(explainer) if method != "rand" else {}, sort_keys=True)
+    ident = {"explainer": explainer.key() if method != "rand" else None, "method": method,
+             "fraction": fraction, "mode": mode, "fill": fill, "base": base,
+             "n": [n_train, n_test]}
+    name = "occluded-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    if name in INFO:
+        return name
+    new_info = DatasetInfo(name, info.classes, info.shape, info.mean, info.std)
+    sizes = {"train": n_train, "test": n_test}
+
+    @register_derived(new_info)
+    def build(split: str, download: bool) -> Dataset:
+        src = load(base, split, n=sizes[split], download=download)
+        score = _scores(explainer_json, method, base, split, sizes[split])
+        x = occlude(src.x, score, fraction, mode, [round(255 * v) for v in fill])
+        return Dataset(x, src.y, new_info, f"derived:{name}({src.source})")
+
+    return name
+
+
+def occluded_spec(template, explainer, method: str, fraction: float, mode: str, *,
+                  n_test: int, fill=None, retrain_seed: int = 0):
+    """The ModelSpec of a fresh classifier (``template``'s architecture and training) trained
+    and evaluated on :func:`occluded_dataset` images; ``retrain_seed`` tells repeated
+    retrainings apart. Its history's last ``test_acc`` is the ROAR/KAR accuracy on the
+    ``n_test`` occluded test images."""
+    name = occluded_dataset(explainer, method, fraction, mode, n_train=template.n_train,
+                            n_test=n_test, fill=fill)
+    tag = f"{mode}-{method}-{fraction:g}"
+    return replace(template, name=f"{template.name}-{tag}", dataset=name, n_eval=n_test,
+                   train=replace(template.train, seed=template.train.seed + retrain_seed))
+
+
+def curve_area(fractions: Sequence[float], accuracies: Sequence[float]) -> float:
+    """Area under the accuracy curve over ``fractions`` (trapezoids), normalised by the span
+    of the fractions so that it is an average accuracy in [0, 1]."""
+    f = np.asarray(fractions, dtype=float)
+    a = np.asarray(accuracies, dtype=float)
+    if f.ndim != 1 or f.shape != a.shape or len(f) < 2 or np.any(np.diff(f) <= 0):
+        raise ValueError(f"fractions must be increasing and match accuracies (at least two); got "
+                         f"{f.tolist()} and {a.tolist()}")
+    return float(np.trapezoid(a, f) / (f[-1] - f[0]))
+
+
+def scores(fractions: Sequence[float], roar: dict, kar: dict) -> dict:
+    """μ_ROAR = AOC(g) - AOC(rand) and μ_KAR = AUC(g) - AUC(rand) (section 3.2).
+
+    roar, kar: method -> test accuracies at ``fractions`` (including "rand"). AOC = 1 - AUC
+    of the normalised curve. Returns {"roar": {method: μ}, "kar": {method: μ}} without "rand".
+    """
+    out = {"roar": {}, "kar": {}}
+    for mode, curves in (("roar", roar), ("kar", kar)):
+        if "rand" not in curves:
+            raise ValueError(f"{mode} must hold the random baseline's curve under 'rand'")
+        base = curve_area(fractions, curves["rand"])
+        for m, acc in curves.items():
+            if m == "rand":
+                continue
+            auc = curve_area(fractions, acc)
+            out[mode][m] = (base - auc) if mode == "roar" else (auc - base)
+    return out
+
+
+def roar_kar(explainer, template, fractions: Sequence[float], methods: Sequence[str] = ("G", "GX"),
+             *, n_test: int = 2000, fill=None, retrains: int = 1, progress: bool = False) -> dict:
+    """Test accuracies of classifiers retrained on occluded images, from the model cache:
+    {"roar": {method: [acc per fraction]}, "kar": {...}}, "rand" included, each accuracy the
+    mean over ``retrains`` classifiers (section 3.2 averages three)."""
+    from .cache import get
+    retrains = validate.count(retrains, "retrains", min=1)
+    out = {}
+    for mode in MODES:
+        out[mode] = {}
+        for m in (*methods, "rand"):
+            out[mode][m] = [float(np.mean([
+                get(occluded_spec(template, explainer, m, f, mode, n_test=n_test, fill=fill,
+                                  retrain_seed=r), progress=progress).history["test_acc"][-1]
+                for r in range(retrains)])) for f in fractions]
+    return out

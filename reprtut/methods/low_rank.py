@@ -1,0 +1,250 @@
+"""Low-rank representations (Sanyal, Kanade and Torr, 2018): the virtual LR layer.
+
+The network is split at a layer l into f_l^- (before) and f_l^+ (after). The LR layer sits
+between them and leaves the activations a = f_l^-(x) unchanged for f_l^+; it owns a symmetric
+matrix W = (W_s + W_s^T) / 2 of shape (m, m) and a bias b (m,), and adds to the
+cross-entropy (section 2, A-OPT)
+
+    lambda_1 L_c(W, b; A) + lambda_2 L_N(A),
+    L_c = 1/n sum_i ||W^T (a_i + b) - (a_i + b)||_2^2,    L_N = 1/n sum_i |1 - ||a_i||_2|,
+
+whose gradient flows into W, b and the layers of f_l^-. After every optimizer step W is
+projected back to rank r (algorithm 1, line 16), by an exact SVD or by the ensembled Nyström
+method of appendix B.2, and the LR term is switched on only once the running training
+accuracy has reached ``pretrain_acc`` (appendix C: 65 %). 1-LR puts one LR layer before the
+last linear layer, 2-LR a second one before the last block.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import validate
+from .base import Objective, accuracy_metric, register
+
+# Footnote 1 and appendix B.3: when the eigensolver fails to converge on the sampled
+# principal submatrix (ill-conditioned), delta * I is added, again and again (at most
+# NYSTROM_TRIES times) until it converges; delta >= 0 keeps a PSD submatrix PSD.
+NYSTROM_SMOOTHING = 0.01
+NYSTROM_TRIES = 10
+
+
+def svd_project(W: torch.Tensor, r: int) -> torch.Tensor:
+    """Pi_r^rank(W) = argmin_{rank(Z) <= r} ||W - Z||_F (eq. 1): the top r singular triplets.
+
+    W: (m, m); returns (m, m), same dtype and device. Cost O(m^3).
+    """
+    U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
+    return ((U[:, :r] * S[:r]) @ Vh[:r]).to(W.dtype)
+
+
+def _eigh_smoothed(Z: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+    eye = torch.eye(len(Z), device=Z.device, dtype=Z.dtype)
+    for k in range(NYSTROM_TRIES + 1):
+        try:
+            return torch.linalg.eigh(Z + k * smoothing * eye)
+        except torch.linalg.LinAlgError:  # ill-conditioned: smooth more (footnote 1)
+            continue
+    raise torch.linalg.LinAlgError(f"Nyström: eigh of the {len(Z)}x{len(Z)} submatrix did not "
+                                   f"converge with up to {NYSTROM_TRIES * smoothing} * I added")
+
+
+def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *,
+                    smoothing: float = NYSTROM_SMOOTHING,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Ensembled Nyström rank-r approximation of a symmetric PSD W (appendix B.2, eq. 2).
+
+    Each of the t runs samples l (default 2r) indices uniformly without replacement, takes
+    the columns C = W[:, I] (m, l) and the principal submatrix Z = W[I, I] (l, l), keeps its
+    top r eigenpairs (Z + k * smoothing * I with the smallest k >= 0 at which the
+    eigensolver converges) and returns C Z_r^+ C^T; the
+    runs are averaged (Kumar et al., 2009). Z_r^+ keeps only positive eigenvalues, so every
+    run, and their average, is symmetric PSD whatever W is. Cost O(m^2 l t) instead of the
+    SVD's O(m^3). W: (m, m); returns (m, m) in W's dtype (computed in float32).
+    """
+    m = W.shape[0]
+    l = 2 * r if l is None else l
+    l = min(l, m)
+    Wf = W.float()
+    out = torch.zeros_like(Wf)
+    for _ in range(t):
+        where = generator.device if generator is not None else W.device
+        idx = torch.randperm(m, generator=generator, device=where)[:l].to(W.device)
+        C = Wf[:, idx]                                                    # (m, l)
+        lam, Q = _eigh_smoothed(C[idx], smoothing)                        # ascending
+        lam, Q = lam[-r:], Q[:, -r:]                                      # top r
+        inv = torch.where(lam > 1e-8, 1.0 / lam.clamp_min(1e-8), torch.zeros_like(lam))
+        CQ = C @ Q                                                        # (m, r)
+        out += (CQ * inv) @ CQ.T
+    out = out / t
+    return ((out + out.T) / 2).to(W.dtype)
+
+
+class LRLayer(nn.Module):
+    """One virtual LR layer on m-dimensional activations: W = (W_s + W_s^T)/2 and b.
+
+    W_s starts as the identity (W is then the projection onto everything) and b at zero.
+    """
+
+    def __init__(self, m: int, rank: int):
+        super().__init__()
+        self.rank = validate.count(rank, "rank", min=1, max=m)
+        self.W_s = nn.Parameter(torch.eye(m))
+        self.b = nn.Parameter(torch.zeros(m))
+
+    @property
+    def W(self) -> torch.Tensor:
+        """The symmetric LR matrix (m, m)."""
+        return (self.W_s + self.W_s.T) / 2
+
+    def losses(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L_c, L_N) of activations a (B, m), each a 0-d tensor (section 2)."""
+        z = a.float() + self.b                                            # (B, m)
+        L_c = (z @ self.W - z).pow(2).sum(1).mean()                       # W symmetric: W^T = W
+        L_N = (1 - a.float().norm(dim=1)).abs().mean()
+        return L_c, L_N
+
+    @torch.no_grad()
+    def project(self, method: str = "svd", l: int | None = None, t: int = 1) -> None:
+        """W <- Pi_r^rank(W) by ``svd`` or ``nystrom``, written back as W_s (W_r is symmetric)."""
+        W = self.W
+        W_r = svd_project(W, self.rank) if method == "svd" else nystrom_project(W, self.rank, l, t)
+        self.W_s.copy_(W_r)
+
+
+def find_layer(model: nn.Module, name: str) -> nn.Module:
+    """The sub-module of ``model`` called ``name`` (e.g. ``"features"`` for R(x), or
+    ``"features.14"``, the 15th layer of the feature stack)."""
+    modules = dict(model.named_modules())
+    if not isinstance(name, str) or name not in modules:
+        raise ValueError(f"layer {name!r} is not a module of the model; layers must be names "
+                         f"from model.named_modules(), e.g. 'features' or 'features.14'")
+    return modules[name]
+
+
+class capture:
+    """Context manager: the outputs of the named layers of ``model``, flattened to (B, m)
+    each, are collected in ``.outputs`` (name -> tensor) during every forward pass inside it.
+    Gradients flow through the captured tensors; the hooks are removed on exit."""
+
+    def __init__(self, model: nn.Module, layers):
+        self.layers = list(layers)
+        self.modules = [find_layer(model, n) for n in self.layers]
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._handles = []
+
+    def __enter__(self):
+        for name, mod in zip(self.layers, self.modules):
+            self._handles.append(mod.register_forward_hook(
+                lambda _m, _i, out, name=name: self.outputs.__setitem__(name, out.flatten(1))))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        return False
+
+
+@register("low_rank")
+class LowRank(Objective):
+    """Cross-entropy + sum over LR layers of lambda_1 L_c + lambda_2 L_N (Sanyal et al., A-OPT).
+
+    layers: names of the layers whose outputs carry an LR layer (``find_layer``), e.g.
+        ``["features"]`` (1-LR: before the last linear layer) or ``["features.14",
+        "features"]`` (2-LR with the small CNN: also before its last block).
+    ranks: the target rank r of each LR layer (the paper: 50 before FC layers, 1000 before
+        the last ResNet block; "not very crucial": training reaches a lower rank).
+    lam1, lam2: lambda_1 and lambda_2 (>= 0; both 0 gives plain cross-entropy with the same
+        schedule: the N-LR control).
+    projection: ``"svd"`` or ``"nystrom"`` for each layer (one string for all);
+        nystrom_runs: t, the runs averaged by the ensembled Nyström method (l = 2r columns).
+    pretrain_acc: the LR term is off until the running training accuracy (an exponential
+        average over batches) reaches it (appendix C: 0.65); 0 switches it on at once.
+    init: optional ModelSpec of a trained model, as a dict (``dataclasses.asdict``), whose
+        weights start the classifier (fetched from the model cache, trained if need be, when
+        training starts: see :meth:`param_groups`): fine-tuning a pre-trained network
+        instead of pre-training it here.
+    input_shape: (C, H, W) of the images (sizes the LR layers; (1, 28, 28) for MNIST).
+    Metrics: loss, acc, L_c and L_N (summed over LR layers), lr_on (1 once switched on).
+    """
+
+    def __init__(self, model: nn.Module, layers=("features",), ranks=(10,), lam1: float = 0.01,
+                 lam2: float = 0.001, projection="svd", nystrom_runs: int = 1,
+                 pretrain_acc: float = 0.0, init: dict | None = None,
+                 input_shape=(3, 32, 32)):
+        super().__init__(model)
+        if isinstance(layers, str) or not layers:
+            raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
+        self.layers = list(layers)
+        if isinstance(ranks, int):
+            ranks = [ranks] * len(self.layers)
+        if len(ranks) != len(self.layers):
+            raise ValueError(f"ranks must give one rank per layer ({len(self.layers)}), got {ranks!r}")
+        projection = [projection] * len(self.layers) if isinstance(projection, str) else list(projection)
+        if len(projection) != len(self.layers):
+            raise ValueError(f"projection must be one method or one per layer, got {projection!r}")
+        self.projection = [validate.choice(p, "projection", ("svd", "nystrom")) for p in projection]
+        self.lam1 = validate.real(lam1, "lam1", low=0.0)
+        self.lam2 = validate.real(lam2, "lam2", low=0.0)
+        self.nystrom_runs = validate.count(nystrom_runs, "nystrom_runs", min=1)
+        self.pretrain_acc = validate.real(pretrain_acc, "pretrain_acc", low=0.0, high=1.0)
+        self._init = init  # copied in by param_groups, when training starts
+        if len(input_shape) != 3 or not all(isinstance(s, int) and s > 0 for s in input_shape):
+            raise ValueError(f"input_shape must be (C, H, W) of the images, got {input_shape!r}")
+        dims = self._dims(model, tuple(input_shape))
+        self.lr_layers = nn.ModuleList([LRLayer(dims[n], r) for n, r in zip(self.layers, ranks)])
+        # Buffers, so that a resumed run keeps the schedule: no host sync decides it.
+        self.register_buffer("acc_ema", torch.zeros(()))
+        self.register_buffer("lr_on", torch.tensor(float(self.pretrain_acc == 0.0)))
+
+    def _dims(self, model: nn.Module, input_shape) -> dict[str, int]:
+        """Size m of each LR layer's flattened activations, from one probe batch."""
+        probe = torch.zeros(2, *input_shape, device=next(model.parameters()).device)
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad(), capture(model, self.layers) as cap:
+                model(probe)
+        finally:
+            model.train(was)
+        return {n: cap.outputs[n].shape[1] for n in self.layers}
+
+    def param_groups(self):
+        """The one optimizer over every parameter; first, the ``init`` model's weights are
+        copied into the classifier. The loop asks for the parameters once, when training
+        starts (before it resumes a checkpoint), so a trained LR model loaded from the cache
+        never fetches its starting point."""
+        if self._init is not None:
+            from ..cache import get
+            from .perceptual import spec_from_dict
+            device = next(self.model.parameters()).device
+            src = get(spec_from_dict(self._init), device=device, progress=False)
+            self.model.load_state_dict(src.model.state_dict())
+            self._init = None
+        return super().param_groups()
+
+    def loss(self, x, y):
+        with capture(self.model, self.layers) as cap:
+            logits = self.model(x)
+        ce = F.cross_entropy(logits, y)
+        acc = accuracy_metric(logits, y)
+        with torch.no_grad():  # the pre-training switch, on the device
+            self.acc_ema.mul_(0.9).add_(0.1 * acc)
+            self.lr_on.copy_(torch.maximum(self.lr_on, (self.acc_ema >= self.pretrain_acc).float()))
+        L_c = L_N = torch.zeros((), device=x.device)
+        for name, lr in zip(self.layers, self.lr_layers):
+            c, n = lr.losses(cap.outputs[name])
+            L_c, L_N = L_c + c, L_N + n
+        loss = ce + self.lr_on * (self.lam1 * L_c + self.lam2 * L_N)
+        return loss, {"loss": loss.detach(), "acc": acc, "L_c": L_c.detach(),
+                      "L_N": L_N.detach(), "lr_on": self.lr_on.clone()}
+
+    def step(self, x, y, update):
+        metrics = super().step(x, y, update)
+        # Algorithm 1, line 16: hard-threshold the rank of W after the gradient step.
+        for lr, method in zip(self.lr_layers, self.projection):
+            lr.project(method, t=self.nystrom_runs)
+        return metrics

@@ -1,0 +1,127 @@
+"""How much a representation moves under attack, and how many dimensions it uses
+(Bashivan et al., 2021, section 3: Figure 4, Table A5, Figures A8-A9).
+
+- :func:`sensitivity`: the normalised representation sensitivity
+  ||E(x) - E(x')||_2 / ||E(x)||_2 of each image, x' an adversarial example of x.
+- :func:`gradient_landscape`: log mean_x ||d l_i / d x||_2 for each (true class t, class i),
+  with l = softmax(Dc(E(x))) the class likelihoods (Figure 4, right; Theorem 1 says AFD
+  drives these gradients to zero).
+- :func:`dimensionality`: non-zero units and the number of principal components that explain
+  99 % of the variance of R over a test set (Table A5), with scikit-learn's PCA.
+- :func:`tsne`: a 2-d t-SNE embedding of representations (scikit-learn), for Figures A8-A9.
+
+E(x) is the classifier's representation ``model.features(x)`` (:mod:`reprtut.representation`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import validate
+from .attacks import frozen, pgd
+from .evaluate import Attack, _check_attack, _reals, perturb
+from .representation import _check_model, representation
+
+
+def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                attack: Attack = pgd, batch_size: int = 500, **kwargs) -> torch.Tensor:
+    """||E(x) - E(x')||_2 / ||E(x)||_2 per image (AFD paper, section 3), x' = attack(x).
+
+    x: (N, C, H, W) in [0, 1]; y: (N,) int64 labels; eps: the attack's radius (>= 0; for
+    ``pgd`` l_inf by default, kwargs go to the attack, e.g. ``steps``, ``norm``). Returns a
+    float32 (N,) tensor on x's device, >= 0 (0 where x' = x). An image whose representation
+    is all zeros counts as not moved (its ratio is taken over max(||E(x)||, 1e-12)).
+    """
+    _check_model(model)
+    validate.batch(model, x, y)
+    eps = validate.real(eps, "eps", low=0.0)
+    _check_attack(attack)
+    x_adv = perturb(model, x, y, attack, batch_size=batch_size, eps=eps, **kwargs) if eps > 0 else x
+    r, r_adv = representation(model, x), representation(model, x_adv)      # (N, d) each
+    return (r - r_adv).norm(dim=1) / r.norm(dim=1).clamp_min(1e-12)
+
+
+def sensitivity_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      eps_values: Sequence[float], *, attack: Attack = pgd,
+                      **kwargs) -> dict[str, list[float]]:
+    """Median and interquartile range of :func:`sensitivity` at each eps of ``eps_values``
+    (Figure 4, left, plots the median). Returns {"eps", "median", "q25", "q75"}, lists of
+    floats, one per eps."""
+    eps_values = _reals(eps_values, "eps_values", low=0.0)
+    out = {"eps": eps_values, "median": [], "q25": [], "q75": []}
+    for e in eps_values:
+        s = sensitivity(model, x, y, eps=e, attack=attack, **kwargs).float()
+        q = torch.quantile(s, torch.tensor([0.25, 0.5, 0.75], device=s.device)).tolist()
+        out["q25"].append(q[0])
+        out["median"].append(q[1])
+        out["q75"].append(q[2])
+    return out
+
+
+def gradient_landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       batch_size: int = 250) -> torch.Tensor:
+    """G[t, i] = log mean_{x of class t} ||d l_i(x) / d x||_2 with l = softmax(model(x))
+    (AFD paper, Figure 4 right: rows are the true class t, columns the class i whose
+    likelihood is differentiated). Theorem 1: at AFD's optimum d l_t / d x = 0.
+
+    x: (N, C, H, W) in [0, 1], y: (N,) int64 in [0, K). Returns a float32 (K, K) tensor on the
+    CPU; a row is NaN for a class with no image in x. K backward passes per batch.
+    """
+    validate.batch(model, x, y)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
+    k = validate.num_classes(model, x)
+    sums = torch.zeros(k, k, dtype=torch.float64)
+    counts = torch.bincount(y.cpu(), minlength=k).double()
+    with frozen(model):
+        for j in range(0, len(x), batch_size):
+            xb = x[j:j + batch_size].detach().requires_grad_(True)
+            yb = y[j:j + batch_size]
+            p = F.softmax(model(xb).float(), 1)                                   # (b, K)
+            norms = []
+            for i in range(k):
+                (g,) = torch.autograd.grad(p[:, i].sum(), xb, retain_graph=i < k - 1)
+                norms.append(g.flatten(1).norm(dim=1))                            # (b,)
+            norms = torch.stack(norms, 1).double().cpu()                          # (b, K)
+            sums.index_add_(0, yb.cpu(), norms)
+    return (sums / counts[:, None]).log().float()
+
+
+def dimensionality(r: torch.Tensor, variance: float = 0.99, tol: float = 0.0) -> dict[str, int]:
+    """Table A5's two measures of how many dimensions a representation uses.
+
+    r: (N, d) representations of a test set (e.g. :func:`reprtut.representation.representation`).
+    ``units``: coordinates that are non-zero (|r| > tol) for at least one image; ``dims``:
+    principal components (scikit-learn PCA) needed to explain ``variance`` (in (0, 1]) of the
+    total variance. Returns {"units": int, "dims": int, "d": d}.
+    """
+    if not torch.is_tensor(r) or r.dim() != 2 or len(r) < 2 or not r.is_floating_point():
+        raise ValueError(f"r must be a float tensor (N, d) with N >= 2, got "
+                         f"{validate._show(r)}")
+    variance = validate.real(variance, "variance", low=0.0, high=1.0, low_open=True)
+    tol = validate.real(tol, "tol", low=0.0)
+    from sklearn.decomposition import PCA
+    a = r.detach().double().cpu().numpy()
+    units = int((np.abs(a) > tol).any(0).sum())
+    ratios = PCA().fit(a).explained_variance_ratio_
+    dims = int(np.searchsorted(np.cumsum(ratios), variance - 1e-9) + 1)
+    return {"units": units, "dims": min(dims, a.shape[1]), "d": a.shape[1]}
+
+
+def tsne(r: torch.Tensor, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-d t-SNE embedding (van der Maaten & Hinton, 2008; scikit-learn) of representations
+    r (N, d), N > perplexity; returns a numpy (N, 2) array. Embed the clean and the perturbed
+    representations of one model together, so that their positions can be compared."""
+    if not torch.is_tensor(r) or r.dim() != 2 or not r.is_floating_point():
+        raise ValueError(f"r must be a float tensor (N, d), got {validate._show(r)}")
+    perplexity = validate.real(perplexity, "perplexity", low=0.0, low_open=True)
+    if len(r) <= perplexity:
+        raise ValueError(f"r: t-SNE needs more points than perplexity={perplexity}, got {len(r)}")
+    seed = validate.count(seed, "seed", min=0)
+    from sklearn.manifold import TSNE
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        r.detach().float().cpu().numpy())

@@ -1,0 +1,144 @@
+"""The boundary-tilting toy of Kim, Seo & Jeon (2019), section 2.2, appendices A.1 and B.2.
+
+Two bivariate Gaussians with the same covariance Σ = [[1, -0.01], [-0.01, 0.0002]] and means
+-m and m, m = (1.2, 0.1): long thin clouds side by side, separated by 0.2 across their thin
+direction (standard deviation 0.01) and overlapping along their long one (standard deviation
+1). A boundary between the clouds that runs along them separates the classes perfectly but
+lies 0.1 from every point; adversarial training with an l2 budget above 0.1 forbids it and
+*tilts* the boundary towards the normal of the long direction (the paper's Figure 3).
+
+The points are not images (no [0, 1] box, two coordinates), so the toy has its own few-line
+training loop; its inner maximisation is the book's PGD step and l2 projection
+(:func:`reprtut.attacks.steepest`, :func:`reprtut.attacks.project`) without the box.
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import validate
+from .attacks import norms
+
+MEAN = (1.2, 0.1)                                   # class 1 at +MEAN, class 0 at -MEAN
+COV = ((1.0, -0.01), (-0.01, 0.0002))               # shared covariance (appendix A.1)
+
+
+def sample(n_per_class: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_per_class`` points of each Gaussian: x (2n, 2) float32, y (2n,) int64 in {0, 1}."""
+    n = validate.count(n_per_class, "n_per_class", min=1)
+    seed = validate.count(seed, "seed", min=0)
+    g = torch.Generator().manual_seed(seed)
+    chol = torch.linalg.cholesky(torch.tensor(COV, dtype=torch.float64))
+    z = torch.randn(2 * n, 2, generator=g, dtype=torch.float64) @ chol.T
+    y = torch.arange(2).repeat_interleave(n)
+    mean = torch.tensor(MEAN, dtype=torch.float64)
+    x = z + (2 * y[:, None] - 1) * mean
+    return x.float(), y
+
+
+def high_variance_direction() -> torch.Tensor:
+    """The unit leading eigenvector v of Σ, (2,) (about (1, -0.01): the clouds' long axis)."""
+    vals, vecs = torch.linalg.eigh(torch.tensor(COV, dtype=torch.float64))
+    return vecs[:, vals.argmax()].float()
+
+
+def net(hidden: int = 128) -> nn.Module:
+    """The two-layer ReLU network of appendix A.2: Dense(hidden) ReLU, Dense(2)."""
+    return nn.Sequential(nn.Linear(2, validate.count(hidden, "hidden", min=1)), nn.ReLU(),
+                         nn.Linear(hidden, 2))
+
+
+def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10) -> torch.Tensor:
+    """l2 PGD on the cross-entropy, from the point itself, steps of 2.5 eps / steps: (B, 2) -> (B, 2)."""
+    eps = validate.real(eps, "eps", low=0.0)
+    steps = validate.count(steps, "steps", min=1)
+    return _pgd(model, x, y, eps, steps)
+
+
+def _pgd(model, x, y, eps: float, steps: int) -> torch.Tensor:
+    delta = torch.zeros_like(x)
+    if eps == 0:
+        return x.clone()
+    for _ in range(steps):
+        d = delta.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(x + d), y, reduction="sum"), d)
+        delta = norms.project(delta + 2.5 * eps / steps * norms.steepest(g, "l2"), eps, "l2")
+    return (x + delta).detach()
+
+
+def train(eps: float = 0.0, *, epochs: int = 10, batch_size: int = 64, steps: int = 7,
+          hidden: int = 128, seed: int = 0, data: tuple[torch.Tensor, torch.Tensor] | None = None
+          ) -> nn.Module:
+    """Train :func:`net` with Adam (1e-3, appendix A.2) for ``epochs`` epochs on ``data``
+    (default :func:`sample` with ``seed``), on the adversarial points of l2 PGD with budget
+    ``eps`` only (``eps = 0``: standard training). Returns the network in eval mode."""
+    eps = validate.real(eps, "eps", low=0.0)
+    epochs = validate.count(epochs, "epochs", min=1)
+    batch_size = validate.count(batch_size, "batch_size", min=1)
+    steps = validate.count(steps, "steps", min=1)
+    seed = validate.count(seed, "seed", min=0)
+    x, y = sample(seed=seed) if data is None else data
+    torch.manual_seed(seed)
+    model = net(hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[order[i:i + batch_size]], y[order[i:i + batch_size]]
+            if eps > 0:
+                model.eval()
+                for p in model.parameters():
+                    p.requires_grad_(False)
+                xb = _pgd(model, xb, yb, eps, steps)
+                for p in model.parameters():
+                    p.requires_grad_(True)
+                model.train()
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def tilt(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The angle in degrees, per point, between the boundary normal and the clouds' long axis.
+
+    The normal at x is the input gradient of the logit difference z_1 - z_0, the direction
+    the loss gradient (and an l2 adversarial step) takes; the angle to the leading
+    eigenvector v of Σ is arccos(|<n, v>| / ||n||), in [0, 90]: 90 degrees is a boundary
+    running along the clouds (fully tilted), 0 one cutting straight across them.
+    x (B, 2) -> (B,).
+    """
+    validate.module(model)
+    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != 2:
+        raise ValueError(f"x must be points of shape (B, 2), got {getattr(x, 'shape', x)!r}")
+    x = x.detach().float().requires_grad_(True)
+    z = model(x)
+    (n,) = torch.autograd.grad((z[:, 1] - z[:, 0]).sum(), x)
+    cos = (n @ high_variance_direction()).abs() / n.norm(dim=1).clamp_min(1e-12)
+    return torch.rad2deg(torch.arccos(cos.clamp(max=1.0))).detach()
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of points classified correctly."""
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def grid(model: nn.Module, lim: tuple[float, float, float, float] = (-4.5, 4.5, -0.3, 0.3),
+         n: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(X, Y, P): an n x n grid over (xmin, xmax, ymin, ymax) and the predicted class there,
+    for drawing decision regions."""
+    xs = torch.linspace(lim[0], lim[1], n)
+    ys = torch.linspace(lim[2], lim[3], n)
+    X, Y = torch.meshgrid(xs, ys, indexing="xy")
+    with torch.no_grad():
+        P = model(torch.stack([X.flatten(), Y.flatten()], 1)).argmax(1).view(n, n)
+    return X, Y, P
+
+
+__all__ = ["MEAN", "COV", "sample", "high_variance_direction", "net", "attack", "train", "tilt",
+           "accuracy", "grid"]

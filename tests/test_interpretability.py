@@ -1,0 +1,167 @@
+"""Chapter 5 (Kim, Seo & Jeon, 2019): adversarial robustness and gradient interpretability.
+
+The science at CPU scale, each claim next to a broken variant on which it must not hold:
+d_π of adversarial examples shrinks with adversarial training and its ε; the toy's boundary
+tilt shrinks with ε; μ_ROAR of g_G is larger for an adversarially trained model; accuracy and
+interpretability are negatively correlated. The models are the chapter's cached recipes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import reprtut as rt
+from reprtut import attribution as at
+from reprtut import manifold, toy
+from reprtut.methods.adversarial import cw_margin_sum
+
+R = rt.recipes
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    test = rt.data.load("mnist", "test")
+    return test.images("cpu"), test.y
+
+
+def _model(spec):
+    return rt.cache.get(spec, progress=False, device="cpu").model
+
+
+# ------------------------------------------------------------------ package invariants
+
+def test_captum_maps_match_the_hand_written_ones(mnist_test):
+    x, y = mnist_test[0][:16], mnist_test[1][:16]
+    torch.manual_seed(0)
+    model = rt.models.build("mnist_cnn", "mnist", width=4, hidden=16).eval()
+    for method in ("G", "GX"):
+        ours = at.attribute(model, x, y, method)
+        theirs = at.attribute(model, x, y, method, backend="captum")
+        assert torch.allclose(ours, theirs, atol=1e-6, rtol=1e-4), method
+    # GX is the gradient times the image in the paper's [-1, 1] range: zero at mid-grey.
+    g = at.attribute(model, x, y, "G")
+    assert torch.allclose(at.attribute(model, x, y, "GX"), (2 * x - 1) * g / 2)
+
+
+def test_occlude_replaces_the_most_or_least_important_pixels():
+    x = torch.full((1, 1, 2, 2), 9.0)
+    score = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]])
+    assert at.occlude(x, score, 0.25, "roar").flatten().tolist() == [0, 9, 9, 9]
+    assert at.occlude(x, score, 0.5, "kar", fill=1.0).flatten().tolist() == [9, 9, 1, 1]
+    with pytest.raises(ValueError, match="fraction"):
+        at.occlude(x, score, 1.5)
+
+
+def test_scores_are_areas_relative_to_the_random_baseline():
+    f = (0.1, 0.5, 0.9)
+    mu = at.scores(f, {"rand": [0.9, 0.8, 0.5], "G": [0.8, 0.6, 0.1]},
+                   {"rand": [0.9, 0.8, 0.5], "G": [0.9, 0.9, 0.9]})
+    # trapezoids over [0.1, 0.9], divided by 0.8: mean accuracies 0.75 (rand), 0.525 (G)
+    assert mu["roar"]["G"] == pytest.approx(0.225)
+    assert mu["kar"]["G"] == pytest.approx(0.15)
+
+
+def test_cw_margin_and_pgd_inner_option_keep_old_cache_keys():
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
+    assert cw_margin_sum(logits, torch.tensor([0, 2])).item() == pytest.approx(-1.0 + 2.0)
+    assert "inner" not in R.mnist_pgd().method_kwargs  # defaults unchanged: same keys
+    assert "inner" not in R.interp_mnist("l2", 1.0).method_kwargs
+    assert R.interp_mnist("l2", 1.0, inner="cw").method_kwargs["inner"] == "cw"
+    with pytest.raises(ValueError, match="inner"):
+        rt.methods.build("pgd", rt.models.build("mnist_cnn", "mnist", width=2, hidden=4),
+                         eps=1.0, inner="hinge")
+
+
+def test_vaegan_objective_has_three_optimizers_and_projects_to_images():
+    vae = rt.models.build("vaegan", "mnist", zdim=3, width=4, hidden=8)
+    obj = rt.methods.build("vaegan", vae)
+    assert set(obj.param_groups()) == {"encoder", "decoder", "discriminator"}
+    x = torch.rand(5, 1, 28, 28)
+    p = manifold.project(vae, x)
+    assert p.shape == x.shape and 0 <= p.min() and p.max() <= 1
+    with pytest.raises(ValueError, match="28x28"):
+        rt.models.build("vaegan", "cifar10")
+
+
+# ------------------------------------------------------------------ the paper's claims
+
+@pytest.mark.slow
+def test_adversarial_examples_of_robust_models_lie_closer_to_the_manifold(mnist_test):
+    """Section 2.1 / Figure 1: median d_π of l2 (eps = 12) adversarial examples is smaller for
+    an adversarially trained model, and smaller still for a larger training eps."""
+    x, y = mnist_test[0][:200], mnist_test[1][:200]
+    vae = _model(R.vaegan_mnist())
+    small, large = R.interp_eps("l2")[0], R.interp_eps("l2")[-1]
+    # Broken variant: the same VAE-GAN untrained, a projection that knows no manifold.
+    untrained = rt.cache.build(R.vaegan_mnist()).model.eval()
+    med, med_broken = {}, {}
+    for name, spec in (("standard", R.interp_mnist()), ("small", R.interp_mnist("l2", small)),
+                       ("large", R.interp_mnist("l2", large))):
+        d, x_adv = manifold.adversarial_distances(_model(spec), vae, x, y, steps=20)
+        med[name] = d.median().item()
+        fooled = _model(spec)(x_adv).argmax(1) != y
+        med_broken[name] = manifold.distance(untrained, x_adv[fooled]).median().item()
+    ordered = lambda m: m["standard"] > 1.03 * m["small"] > 1.03 * 1.03 * m["large"]  # noqa: E731
+    assert ordered(med), med
+    assert not ordered(med_broken), med_broken
+
+
+def test_toy_tilt_shrinks_with_training_eps():
+    """Section 2.2 / Figure 3: the boundary's normal turns towards the clouds' long axis."""
+    x_test, _ = toy.sample(seed=1)
+    tilt = {eps: toy.tilt(toy.train(eps), x_test).median().item() for eps in (0.0, 0.25, 0.5)}
+    assert tilt[0.0] > 60 and tilt[0.0] > tilt[0.25] + 10 > tilt[0.5] + 15, tilt
+
+
+def test_toy_tilt_does_not_shrink_without_the_adversary(monkeypatch):
+    """Broken variant: an "attack" that returns the points unchanged leaves the tilt."""
+    monkeypatch.setattr(toy, "_pgd", lambda model, x, y, eps, steps: x)
+    x_test, _ = toy.sample(seed=1)
+    tilt = {eps: toy.tilt(toy.train(eps), x_test).median().item() for eps in (0.0, 0.5)}
+    assert not tilt[0.0] > tilt[0.5] + 15, tilt
+
+
+def _mu(spec, methods=("G",)):
+    curves = at.roar_kar(spec, R.roar_classifier(), R.roar_fractions(), methods,
+                         fill=R.ROAR_FILL)
+    return at.scores(R.roar_fractions(), curves["roar"], curves["kar"])
+
+
+@pytest.mark.slow
+def test_roar_of_the_loss_gradient_is_higher_for_adversarial_training():
+    """Section 3.2 / Figure 4: removing the pixels g_G ranks first hurts a retrained classifier
+    more when g_G comes from an adversarially trained model."""
+    mu_std = _mu(R.interp_mnist())["roar"]["G"]
+    mu_adv = _mu(R.interp_mnist("l2", R.interp_eps("l2")[-1]))["roar"]["G"]
+    assert mu_adv > mu_std + 0.03, (mu_adv, mu_std)
+    # Broken variant: the random ranking in place of g_G scores zero for both.
+    f = R.roar_fractions()
+    rand = at.roar_kar(R.interp_mnist(), R.roar_classifier(), f, (), fill=R.ROAR_FILL)
+    mu_rand = at.scores(f, {**rand["roar"], "G": rand["roar"]["rand"]},
+                        {**rand["kar"], "G": rand["kar"]["rand"]})["roar"]["G"]
+    assert not mu_rand > mu_rand + 0.03
+
+
+@pytest.mark.slow
+def test_accuracy_and_interpretability_are_negatively_correlated(mnist_test):
+    """Section 3.3 / Figure 5: across the trained models, higher test accuracy comes with lower
+    μ_ROAR and μ_KAR of g_G (the chapter's six models, its criterion)."""
+    x, y = mnist_test
+    specs = [R.interp_mnist()] + [R.interp_mnist(n, e) for n in ("l2", "linf") for e in R.interp_eps(n)]
+    specs.append(R.interp_mnist("l2", R.interp_eps("l2")[-1], inner="cw"))
+    acc = [rt.evaluate.accuracy(_model(s), x, y) for s in specs]
+    mus = [_mu(s) for s in specs]
+    for mode in ("roar", "kar"):
+        mu = [m[mode]["G"] for m in mus]
+        assert stats.spearmanr(acc, mu)[0] < -0.5, (mode, acc, mu)
+    # Broken variant: the random baseline scores zero whatever the model: no correlation.
+    flat = np.zeros(len(specs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant input: the coefficient is undefined (nan)
+        rho = stats.spearmanr(acc, flat)[0]
+    assert not rho < -0.5
