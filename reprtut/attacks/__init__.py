@@ -5,13 +5,14 @@ the [0, 1] box; a target class is passed as ``y`` with ``targeted=True``.
 Files: ``norms`` (per-norm step, projection, random start), ``core`` (checks, frozen model,
 input gradient), ``gradient`` (FGSM, PGD and the one iterative loop), ``iterative``
 (Iter-FGSM, Iter-LL-FGSM, MIM), ``minimal`` (DeepFool, C&W-l2, DDN; ``eps=None`` means
-unbounded) and ``library`` (AutoAttack and Square from torchattacks).
+unbounded) and ``library`` (AutoAttack and Square from torchattacks, the decision-based
+Boundary attack from foolbox).
 """
 
 from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
 from .gradient import check_budget, fgsm, pgd, pgd_steps
 from .iterative import iter_fgsm, iter_ll_fgsm, kurakin_steps, least_likely_loss, mim
-from .library import autoattack, square
+from .library import autoattack, boundary, square
 from .minimal import cw_l2, ddn, deepfool
 from .norms import NORMS, norm_of, project, random_start, steepest
 
@@ -21,6 +22,6 @@ ATTACKS = {"fgsm": fgsm, "pgd": pgd, "iter_fgsm": iter_fgsm, "iter_ll_fgsm": ite
            "autoattack": autoattack, "square": square}
 
 __all__ = ["fgsm", "pgd", "pgd_steps", "iter_fgsm", "iter_ll_fgsm", "mim", "deepfool", "cw_l2",
-           "ddn", "autoattack", "square", "ATTACKS", "check_budget", "check_inputs",
+           "ddn", "autoattack", "square", "boundary", "ATTACKS", "check_budget", "check_inputs",
            "cross_entropy_sum", "frozen", "input_gradient", "kurakin_steps", "least_likely_loss",
            "NORMS", "norm_of", "project", "random_start", "steepest"]
