@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..train import Diverged
 from .base import Objective, accuracy_metric, register
 
 # Footnote 1 and appendix B.3: when the eigensolver fails to converge on the sampled
@@ -246,5 +247,9 @@ class LowRank(Objective):
         metrics = super().step(x, y, update)
         # Algorithm 1, line 16: hard-threshold the rank of W after the gradient step.
         for lr, method in zip(self.lr_layers, self.projection):
-            lr.project(method, t=self.nystrom_runs)
+            try:
+                lr.project(method, t=self.nystrom_runs)
+            except torch.linalg.LinAlgError as err:  # W went non-finite: the run diverged
+                raise Diverged(f"the LR layer's W is not finite ({err}); lower lam1, lam2 or the "
+                               "learning rate") from err
         return metrics
