@@ -69,7 +69,12 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
 def _torch(model, x, y, method):
     with frozen(model):
         grad, _ = input_gradient(model, x, y)  # the summed loss: each image's own gradient
-    return grad if method == "G" else (2 * x - 1) * grad / 2
+    return grad if method == "G" else _times_input(x, grad)
+
+
+def _times_input(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    # g_GX = x' ⊙ ∇_{x'} J with x' = 2x - 1, and ∇_{x'} J = ∇_x J / 2.
+    return (2 * x - 1) * grad / 2
 
 
 def _captum(model, x, y, method):
@@ -158,12 +163,20 @@ def _scores(explainer_json: str, method: str, dataset: str, split: str, n: int) 
     if method == "rand":
         g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
         return torch.rand(len(data), *data.x.shape[2:], generator=g)
+    grad = _gradient(explainer_json, dataset, split, n)
+    return importance(grad if method == "G" else _times_input(data.images(grad.device), grad)).cpu()
+
+
+@functools.lru_cache(maxsize=2)
+def _gradient(explainer_json: str, dataset: str, split: str, n: int) -> torch.Tensor:
+    """g_G (N, C, H, W) of the first n images of a split, kept for the g_GX that follows it
+    (one gradient serves both methods)."""
     from .cache import get
     from .methods.perceptual import spec_from_dict
+    data = load(dataset, split, n=n)
     model = get(spec_from_dict(json.loads(explainer_json)), progress=False).model
     device = next(model.parameters()).device
-    x = data.images(device)
-    return importance(attribute(model, x, data.y.to(device), method)).cpu()
+    return attribute(model, data.images(device), data.y.to(device), "G")
 
 
 def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,

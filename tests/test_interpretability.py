@@ -84,8 +84,19 @@ def test_vaegan_objective_has_three_optimizers_and_projects_to_images():
     x = torch.rand(5, 1, 28, 28)
     p = manifold.project(vae, x)
     assert p.shape == x.shape and 0 <= p.min() and p.max() <= 1
-    with pytest.raises(ValueError, match="28x28"):
-        rt.models.build("vaegan", "cifar10")
+    # CIFAR-10's VAE-GAN: 32x32 colour images, Miyato et al.'s decoder and SN discriminator.
+    vae = rt.models.build("vaegan", "cifar10", zdim=6, width=4)
+    obj = rt.methods.build("vaegan", vae, lr=2e-4, betas=(0.0, 0.9), n_critic=3)
+    calls = []
+    obj.step(torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long),
+             lambda name, loss: calls.append((name, loss.isfinite().item())))
+    assert calls == [("encoder", True), ("decoder", True)] + [("discriminator", True)] * 3
+    x = torch.rand(5, 3, 32, 32)
+    assert manifold.project(vae, x).shape == x.shape and manifold.distance(vae, x).shape == (5,)
+    with pytest.raises(ValueError, match="28x28 or 32x32"):
+        rt.models.build("vaegan", "celeba")
+    with pytest.raises(ValueError, match="n_critic"):
+        rt.methods.build("vaegan", vae, n_critic=0)
 
 
 # ------------------------------------------------------------------ the paper's claims
@@ -128,7 +139,7 @@ def test_toy_tilt_does_not_shrink_without_the_adversary(monkeypatch):
 
 def _mu(spec, methods=("G",)):
     curves = at.roar_kar(spec, R.roar_classifier(), R.roar_fractions(), methods,
-                         fill=R.ROAR_FILL)
+                         fill=R.roar_fill())
     return at.scores(R.roar_fractions(), curves["roar"], curves["kar"])
 
 
@@ -141,7 +152,7 @@ def test_roar_of_the_loss_gradient_is_higher_for_adversarial_training():
     assert mu_adv > mu_std + 0.03, (mu_adv, mu_std)
     # Broken variant: the random ranking in place of g_G scores zero for both.
     f = R.roar_fractions()
-    rand = at.roar_kar(R.interp_mnist(), R.roar_classifier(), f, (), fill=R.ROAR_FILL)
+    rand = at.roar_kar(R.interp_mnist(), R.roar_classifier(), f, (), fill=R.roar_fill())
     mu_rand = at.scores(f, {**rand["roar"], "G": rand["roar"]["rand"]},
                         {**rand["kar"], "G": rand["kar"]["rand"]})["roar"]["G"]
     assert not mu_rand > mu_rand + 0.03
