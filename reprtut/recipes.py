@@ -482,6 +482,11 @@ def roar_fill(dataset: str = "mnist") -> float | None:
     return 0.0 if dataset == "mnist" else None
 
 
+# A stronger LR term, and the collapse: chapter 7's lambda sweep (and its tests).
+LOW_RANK_STRONG = (1e-1, 1e-2)
+LOW_RANK_COLLAPSE = (1.0, 1e-1)
+
+
 def low_rank_lambdas() -> tuple[tuple[float, float], ...]:
     """The (lambda_1, lambda_2) of chapter 7's sweep: 0 (the N-LR control), the recipe's
     :data:`LOW_RANK_LAMBDAS`, :data:`LOW_RANK_STRONG` and :data:`LOW_RANK_COLLAPSE`; the full
