@@ -298,7 +298,7 @@ def transfer(source: ModelSpec, target: str) -> ModelSpec:
 LOW_RANK_LAMBDAS = (3e-2, 3e-3)
 
 
-def _low_rank_layers(two: bool) -> tuple[list[str], list[int], list[str]]:
+def low_rank_layers(two: bool) -> tuple[list[str], list[int], list[str]]:
     """(layers, ranks, projections) of 1-LR or 2-LR for the active architecture.
 
     1-LR: before the last linear layer ("features", 128-d on the small CNN, 512-d on
@@ -328,7 +328,7 @@ def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two:
     base = cifar_standard()
     lam1 = LOW_RANK_LAMBDAS[0] if lam1 is None else lam1
     lam2 = LOW_RANK_LAMBDAS[1] if lam2 is None else lam2
-    layers, ranks, proj = _low_rank_layers(two)
+    layers, ranks, proj = low_rank_layers(two)
     if rank is not None:
         ranks[-1] = rank
     name = ("cifar-2lr" if two else "cifar-1lr") + f"-{lam1:g}-{lam2:g}" + (f"-r{rank}" if rank else "")

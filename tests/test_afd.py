@@ -13,7 +13,8 @@ import torch
 import reprtut as rt
 import reprtut.sensitivity as sens
 from reprtut.attacks import pgd
-from reprtut.methods.afd import AFD, Discriminator, FeatureMatching, discriminator_loss, margin_loss_sum
+from reprtut.attacks import margin_loss_sum
+from reprtut.methods.afd import AFD, Discriminator, FeatureMatching, discriminator_loss
 from reprtut.methods.trades import TRADES
 
 EPS = rt.recipes.MNIST_EPS

@@ -18,7 +18,7 @@ from scipy import stats
 import reprtut as rt
 from reprtut import attribution as at
 from reprtut import manifold, toy
-from reprtut.methods.adversarial import cw_margin_sum
+from reprtut.attacks import margin_loss_sum
 
 R = rt.recipes
 
@@ -68,7 +68,7 @@ def test_scores_are_areas_relative_to_the_random_baseline():
 
 def test_cw_margin_and_pgd_inner_option_keep_old_cache_keys():
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
-    assert cw_margin_sum(logits, torch.tensor([0, 2])).item() == pytest.approx(-1.0 + 2.0)
+    assert margin_loss_sum(logits, torch.tensor([0, 2])).item() == pytest.approx(-1.0 + 2.0)
     assert "inner" not in R.mnist_pgd().method_kwargs  # defaults unchanged: same keys
     assert "inner" not in R.interp_mnist("l2", 1.0).method_kwargs
     assert R.interp_mnist("l2", 1.0, inner="cw").method_kwargs["inner"] == "cw"

@@ -9,7 +9,7 @@ unbounded) and ``library`` (AutoAttack and Square from torchattacks, the decisio
 Boundary attack from foolbox).
 """
 
-from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
+from .core import check_inputs, cross_entropy_sum, frozen, input_gradient, margin, margin_loss_sum
 from .gradient import check_budget, fgsm, pgd, pgd_steps
 from .iterative import iter_fgsm, iter_ll_fgsm, kurakin_steps, least_likely_loss, mim
 from .library import autoattack, boundary, square
@@ -23,5 +23,6 @@ ATTACKS = {"fgsm": fgsm, "pgd": pgd, "iter_fgsm": iter_fgsm, "iter_ll_fgsm": ite
 
 __all__ = ["fgsm", "pgd", "pgd_steps", "iter_fgsm", "iter_ll_fgsm", "mim", "deepfool", "cw_l2",
            "ddn", "autoattack", "square", "boundary", "ATTACKS", "check_budget", "check_inputs",
-           "cross_entropy_sum", "frozen", "input_gradient", "kurakin_steps", "least_likely_loss",
+           "cross_entropy_sum", "margin", "margin_loss_sum", "frozen", "input_gradient",
+           "kurakin_steps", "least_likely_loss",
            "NORMS", "norm_of", "project", "random_start", "steepest"]

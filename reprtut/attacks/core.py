@@ -68,6 +68,23 @@ def cross_entropy_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), y, reduction="sum")
 
 
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini & Wagner's margin max_{i != y} Z_i - Z_y per example, in fp32: logits (B, K),
+    y (B,) int64 -> (B,). Positive exactly when the example is misclassified."""
+    z = logits.float()
+    z_y = z.gather(1, y[:, None]).squeeze(1)                                  # (B,)
+    z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)                 # (B,)
+    return z_other - z_y
+
+
+def margin_loss_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sum_b (max_{i != y_b} Z_bi - Z_b,y_b): the C&W surrogate objective (f_6 without the clamp
+    at -kappa), summed like :func:`cross_entropy_sum`, to ascend. Unlike the cross-entropy it
+    never saturates: the cross-entropy's gradient underflows to exactly 0 in fp32 once the
+    logit margin exceeds about 100; the margin's never does. Returns a 0-d fp32 tensor."""
+    return margin(logits, y).sum()
+
+
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn=cross_entropy_sum,
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(d loss / d x, logits) for a model already in its attack state; x (B, ...)."""

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from .. import validate
 from . import norms
-from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
+from .core import check_inputs, cross_entropy_sum, frozen, input_gradient, margin as logit_margin
 
 # One host read every CHECK_EVERY DeepFool iterations ends the loop once every example is fooled;
 # DeepFool needs a few iterations for most examples, so running all `steps` would waste most work.
@@ -161,7 +161,8 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | No
                 x_adv = (torch.tanh(w) + 1) / 2
                 logits = model(x_adv).float()
                 l2sq = (x_adv - x).flatten(1).pow(2).sum(1)                    # (B,)
-                margin = _cw_margin(logits, y, targeted)
+                # Z_y - max_{i != y} Z_i (untargeted), its negative (targeted).
+                margin = logit_margin(logits, y) if targeted else -logit_margin(logits, y)
                 loss = (l2sq + const * margin.clamp_min(-kappa)).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -176,13 +177,6 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | No
             lower = torch.where(success, lower, torch.maximum(lower, const))
             const = torch.where(upper.isfinite(), (lower + upper) / 2, const * 10)
     return _finish(x, best - x, eps)
-
-
-def _cw_margin(logits, y, targeted):
-    """Z_y - max_{i != y} Z_i (untargeted) or max_{i != y} Z_i - Z_y (targeted), shape (B,)."""
-    z_y = logits.gather(1, y[:, None]).squeeze(1)
-    z_other = logits.scatter(1, y[:, None], -math.inf).amax(1)
-    return (z_other - z_y) if targeted else (z_y - z_other)
 
 
 # --------------------------------------------------------------------------------------- DDN

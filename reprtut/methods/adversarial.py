@@ -5,24 +5,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..attacks import cross_entropy_sum, pgd_steps
+from ..attacks import cross_entropy_sum, margin_loss_sum, pgd_steps
 from .. import validate
 from .base import Objective, accuracy_metric, register
 
 
-def cw_margin_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The C&W surrogate objective (Carlini & Wagner, 2017, f_6 without the clamp at -kappa),
-    summed over the batch: sum_i max_{j != y_i} z_ij - z_{i,y_i}. Ascending it pushes the best
-    wrong logit above the true one; logits (B, K), y (B,) -> 0-d fp32 tensor."""
-    z = logits.float()
-    true = z.gather(1, y[:, None]).squeeze(1)                                # (B,)
-    wrong = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf"))   # (B, K)
-    return (wrong.max(1).values - true).sum()
-
-
 # The inner objectives of PGD training: cross-entropy (Madry et al.) or the C&W margin
 # (Kim et al., 2019, section 2.1 train against both).
-INNER = {"xent": cross_entropy_sum, "cw": cw_margin_sum}
+INNER = {"xent": cross_entropy_sum, "cw": margin_loss_sum}
 
 
 @register("pgd")
@@ -34,7 +24,7 @@ class PGDTraining(Objective):
     optimizer's step on the adversarial batch. ``eps`` is in pixel units of [0, 1] images
     (e.g. 0.3 for MNIST l_inf, 8/255 for CIFAR-10 l_inf, 0.5 for CIFAR-10 l_2).
     ``inner`` is the objective the attack ascends: "xent" (cross-entropy, the default) or "cw"
-    (the C&W margin, :func:`cw_margin_sum`); the outer loss is cross-entropy either way.
+    (the C&W margin, :func:`reprtut.attacks.margin_loss_sum`); the outer loss is cross-entropy either way.
     The update uses the adversarial images only, never a mix with clean ones (as Madry et al.
     and Kim et al., appendix B.1, train).
     Metrics: loss and accuracy on the adversarial batch ("adv_acc").

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import validate
-from ..attacks import cross_entropy_sum, pgd_steps
+from ..attacks import cross_entropy_sum, margin_loss_sum, pgd_steps
 from .base import Objective, accuracy_metric, register
 
 
@@ -56,19 +56,6 @@ class Discriminator(nn.Module):
         for layer in self.layers:
             phi = F.leaky_relu(layer(phi), self.slope)                    # (B, hidden)
         return self.out(phi).squeeze(1) + (self.embed(y) * phi).sum(1)  # (B,)
-
-
-def margin_loss_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """sum_b (max_{i != y_b} Z_bi - Z_b,y_b) in fp32 (Carlini & Wagner's margin, to ascend).
-
-    A PGD loss that does not saturate: the cross-entropy's gradient underflows to exactly 0
-    once the logit margin exceeds about 100 (fp32), the margin's never does. logits (B, K),
-    y (B,) int64; returns a 0-d tensor.
-    """
-    z = logits.float()
-    z_y = z.gather(1, y[:, None]).squeeze(1)                                  # (B,)
-    z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)                 # (B,)
-    return (z_other - z_y).sum()
 
 
 def discriminator_loss(d_clean: torch.Tensor, d_adv: torch.Tensor) -> torch.Tensor:
