@@ -320,8 +320,7 @@ def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two:
 
     lam1, lam2 default to :data:`LOW_RANK_LAMBDAS`; ``lam1 = lam2 = 0`` is the N-LR control,
     fine-tuned for the same epochs without the LR term. rank overrides the 1-LR layer's
-    rank (e.g. 128 = the full width: a layer that projects nothing, the broken variant of the
-    tests). The fine-tuning: SGD at 0.01 (the paper's learning rate), one-cycle, 2 epochs on
+    rank (128, the full width of the quick profile's layer, projects nothing). The fine-tuning: SGD at 0.01 (the paper's learning rate), one-cycle, 2 epochs on
     the quick profile's 5,000 images, 30 on all of them in the full profile.
     """
     from dataclasses import asdict

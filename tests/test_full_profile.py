@@ -32,6 +32,9 @@ def _args() -> dict[str, list[tuple]]:
         "perceptual_sgd": [(1e-5, d) for d in per_dataset[2:3]],
         "supervised": [(d,) for d in per_dataset[1:]],
         "multitask": [("flanked_mnist", tuple(flanked[:2])), ("celeba", tuple(celeba[:2]))],
+        "interp_mnist": [(), ("l2", 4.0), ("linf", 0.2, "cw")],
+        "interp_cifar": [(), ("l2", 1.6), ("linf", 0.02)],
+        "roar_classifier": [("mnist",), ("cifar10",)],
         "transfer": [(recipes.perceptual(1e-3, f"flanked_mnist_{flanked[0]}"), f"flanked_mnist_{flanked[1]}"),
                      (recipes.perceptual(1e-3, f"celeba_{celeba[0]}"), f"celeba_{celeba[1]}")],
     }
