@@ -28,6 +28,7 @@ def activations(model: nn.Module, x: torch.Tensor, layer: str = "features",
     R(x)) for images x (N, C, H, W) in [0, 1], flattened to (N, m), float32, in eval mode."""
     validate.module(model)
     validate.images(x, "x")
+    validate.channels(model, x)
     find_layer(model, layer)
     batch_size = validate.count(batch_size, "batch_size", min=1)
     out = []

@@ -239,6 +239,9 @@ def project(vae: VAEGAN, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor
     if not isinstance(vae, VAEGAN):
         raise validate.ArgumentTypeError(f"vae must be a reprtut.manifold.VAEGAN, got {type(vae).__name__}")
     validate.images(x, "x")
+    if tuple(x.shape[1:]) != (vae.channels, vae.size, vae.size):
+        raise ValueError(f"x must be images of shape (B, {vae.channels}, {vae.size}, {vae.size}) "
+                         f"for this VAE-GAN, got {tuple(x.shape)}")
     batch_size = validate.count(batch_size, "batch_size", min=1)
     was = vae.training
     vae.eval()

@@ -102,6 +102,8 @@ def dimensionality(r: torch.Tensor, variance: float = 0.99, tol: float = 0.0) ->
     if not torch.is_tensor(r) or r.dim() != 2 or len(r) < 2 or not r.is_floating_point():
         raise ValueError(f"r must be a float tensor (N, d) with N >= 2, got "
                          f"{validate._show(r)}")
+    if not bool(torch.isfinite(r).all()):
+        raise ValueError("r holds non-finite values")
     variance = validate.real(variance, "variance", low=0.0, high=1.0, low_open=True)
     tol = validate.real(tol, "tol", low=0.0)
     from sklearn.decomposition import PCA

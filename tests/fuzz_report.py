@@ -439,13 +439,82 @@ def cache_cases(tmp: Path) -> list[Case]:
     return cases
 
 
+def chapters_5_to_7_cases(model, x, y) -> list[Case]:
+    """Attribution, the manifold projection, representation sensitivity and the low-rank tools
+    (absent from the first version of the package, so skipped when run against it)."""
+    cases = []
+    if not hasattr(rt, "attribution"):
+        return cases
+    from reprtut import attribution as at, low_rank_analysis as lra, manifold, sensitivity as sens
+    from reprtut.methods.low_rank import nystrom_project, svd_project
+    torch.manual_seed(0)
+    vae = rt.models.build("vaegan", "mnist", zdim=2, width=4, hidden=8).eval()
+    for label, xb in bad_images(x):
+        _case(cases, "attribution", "attribute", "x", label, at.attribute, model, xb, y)
+        _case(cases, "manifold", "project", "x", label, manifold.project, vae, xb)
+        _case(cases, "manifold", "adversarial_distances", "x", label, manifold.adversarial_distances,
+              model, vae, xb, y, steps=2)
+        _case(cases, "sensitivity", "sensitivity", "x", label, sens.sensitivity, model, xb, y, eps=0.1, steps=2)
+        _case(cases, "low_rank_analysis", "activations", "x", label, lra.activations, model, xb)
+    for label, yb in bad_labels(y):
+        _case(cases, "attribution", "attribute", "y", label, at.attribute, model, x, yb)
+        _case(cases, "sensitivity", "sensitivity", "y", label, sens.sensitivity, model, x, yb, eps=0.1, steps=2)
+    for label, v in [("gradient", "gradient"), ("None", None)]:
+        _case(cases, "attribution", "attribute", "method", label, at.attribute, model, x, y, v)
+    _case(cases, "attribution", "attribute", "backend", "jax", at.attribute, model, x, y, backend="jax")
+    for label, v in BAD_COUNT:
+        _case(cases, "attribution", "attribute", "batch_size", label, at.attribute, model, x, y, batch_size=v)
+    score = torch.rand(2, 28, 28)
+    for label, v in [("-0.1", -0.1), ("1.5", 1.5), ("NaN", NAN), ("str", "0.5")]:
+        _case(cases, "attribution", "occlude", "fraction", label, at.occlude, x, score, v)
+    _case(cases, "attribution", "occlude", "mode", "keep", at.occlude, x, score, 0.5, "keep")
+    _case(cases, "attribution", "occlude", "score", "wrong shape", at.occlude, x, score[:, :5], 0.5,
+          needle="score")
+    _case(cases, "attribution", "importance", "a", "3-D", at.importance, x[:, 0])
+    for label, v in BAD_EPS[:4]:
+        _case(cases, "manifold", "adversarial_distances", "eps", label, manifold.adversarial_distances,
+              model, vae, x, y, eps=v, steps=2)
+        _case(cases, "sensitivity", "sensitivity", "eps", label, sens.sensitivity, model, x, y, eps=v, steps=2)
+    for label, v in BAD_STEPS:
+        _case(cases, "manifold", "adversarial_distances", "steps", label, manifold.adversarial_distances,
+              model, vae, x, y, steps=v)
+    _case(cases, "manifold", "project", "vae", "a classifier", manifold.project, model, x)
+    A = torch.rand(20, 6)
+    nan_A = A.clone()
+    nan_A[0, 0] = NAN
+    for label, v in [("1-D", A[0]), ("NaN", nan_A), ("numpy", A.numpy()), ("empty", A[:0])]:
+        _case(cases, "low_rank_analysis", "variance_ratio", "A", label, lra.variance_ratio, v)
+        _case(cases, "sensitivity", "dimensionality", "r", label, sens.dimensionality, v)
+    for label, v in [("0", 0.0), ("1.5", 1.5), ("NaN", NAN)]:
+        _case(cases, "sensitivity", "dimensionality", "variance", label, sens.dimensionality, A, v)
+    y20 = torch.arange(20) % 10
+    for label, v in [("0", 0), ("width + 1", 7), ("2.5", 2.5)]:
+        _case(cases, "low_rank_analysis", "max_margin", "dim", label, lra.max_margin, A, y20, v)
+    for label, v in [("wrong length", y20[:5]), ("-1", y20 - 1), ("float", y20.float())]:
+        _case(cases, "low_rank_analysis", "max_margin", "y_train", label, lra.max_margin, A, v)
+    _case(cases, "low_rank_analysis", "rho", "x_adv", "wrong shape", lra.rho, x[:1], x)
+    _case(cases, "low_rank_analysis", "activations", "layer", "nope", lra.activations, model, x, "nope")
+    W = torch.eye(8)
+    for label, v in [("0", 0), ("9", 9), ("2.5", 2.5), ("str", "2")]:
+        _case(cases, "methods.low_rank", "svd_project", "r", label, svd_project, W, v)
+        _case(cases, "methods.low_rank", "nystrom_project", "r", label, nystrom_project, W, v)
+    for label, v in [("not square", W[:4]), ("NaN", W * NAN), ("1-D", W[0])]:
+        _case(cases, "methods.low_rank", "svd_project", "W", label, svd_project, v, 2)
+        _case(cases, "methods.low_rank", "nystrom_project", "W", label, nystrom_project, v, 2)
+    for label, v in [("0", 0), ("9", 9), ("1.5", 1.5)]:
+        _case(cases, "methods.low_rank", "nystrom_project", "l", label, nystrom_project, W, 2, l=v)
+    for label, v in BAD_COUNT:
+        _case(cases, "methods.low_rank", "nystrom_project", "t", label, nystrom_project, W, 2, t=v)
+    return cases
+
+
 def all_cases(tmp: Path | None = None) -> list[Case]:
     tmp = Path(tempfile.mkdtemp(prefix="fuzz-")) if tmp is None else tmp
     model = tiny_model()
     x, y = batch()
     return (attack_cases(model, x, y) + evaluate_cases(model, x, y) + representation_cases(model, x, y)
             + masking_cases(model, x, y) + data_cases(tmp) + train_cases() + methods_cases(model)
-            + cache_cases(tmp))
+            + cache_cases(tmp) + chapters_5_to_7_cases(model, x, y))
 
 
 def main() -> None:

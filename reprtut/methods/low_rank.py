@@ -32,12 +32,30 @@ NYSTROM_SMOOTHING = 0.01
 NYSTROM_TRIES = 10
 
 
+class NonFiniteW(torch.linalg.LinAlgError, ValueError):
+    """The projection's eigensolver failed on a W that is not finite (a diverged run)."""
+
+
+def _check_w(W, r) -> int:
+    """Validate a square float matrix W (m, m) and a rank 1 <= r <= m; return r. Shapes only:
+    finiteness would cost a host sync every step, so a non-finite W surfaces as
+    :class:`NonFiniteW` from the eigensolver instead."""
+    if not torch.is_tensor(W) or not W.is_floating_point() or W.dim() != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"W must be a square float matrix (m, m), got "
+                         f"{tuple(W.shape) if torch.is_tensor(W) else type(W).__name__}")
+    return validate.count(r, "r", min=1, max=W.shape[0])
+
+
 def svd_project(W: torch.Tensor, r: int) -> torch.Tensor:
     """Pi_r^rank(W) = argmin_{rank(Z) <= r} ||W - Z||_F (eq. 1): the top r singular triplets.
 
-    W: (m, m); returns (m, m), same dtype and device. Cost O(m^3).
+    W: (m, m); r in [1, m]; returns (m, m), same dtype and device. Cost O(m^3).
     """
-    U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
+    r = _check_w(W, r)
+    try:
+        U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
+    except torch.linalg.LinAlgError as err:
+        raise NonFiniteW(f"W must be finite: the SVD failed ({err})") from err
     return ((U[:, :r] * S[:r]) @ Vh[:r]).to(W.dtype)
 
 
@@ -48,8 +66,8 @@ def _eigh_smoothed(Z: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, tor
             return torch.linalg.eigh(Z + k * smoothing * eye)
         except torch.linalg.LinAlgError:  # ill-conditioned: smooth more (footnote 1)
             continue
-    raise torch.linalg.LinAlgError(f"Nyström: eigh of the {len(Z)}x{len(Z)} submatrix did not "
-                                   f"converge with up to {NYSTROM_TRIES * smoothing} * I added")
+    raise NonFiniteW(f"W must be finite: Nyström's eigh of the {len(Z)}x{len(Z)} submatrix did "
+                     f"not converge with up to {NYSTROM_TRIES * smoothing} * I added")
 
 
 def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *,
@@ -63,11 +81,13 @@ def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *
     eigensolver converges) and returns C Z_r^+ C^T; the
     runs are averaged (Kumar et al., 2009). Z_r^+ keeps only positive eigenvalues, so every
     run, and their average, is symmetric PSD whatever W is. Cost O(m^2 l t) instead of the
-    SVD's O(m^3). W: (m, m); returns (m, m) in W's dtype (computed in float32).
+    SVD's O(m^3). W: (m, m); r in [1, m]; l in [1, m] (l < r is allowed, and poor); returns
+    (m, m) in W's dtype (computed in float32).
     """
+    r = _check_w(W, r)
     m = W.shape[0]
-    l = 2 * r if l is None else l
-    l = min(l, m)
+    l = min(2 * r, m) if l is None else validate.count(l, "l", min=1, max=m)
+    t = validate.count(t, "t", min=1)
     Wf = W.float()
     out = torch.zeros_like(Wf)
     for _ in range(t):
