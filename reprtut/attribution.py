@@ -2,8 +2,9 @@
 
 * Attribution maps a = g(f, x), (B, C, H, W): :func:`attribute` with ``method`` "G"
   (g_G = ∇_x J, J the cross-entropy at the true label), "GX" (g_GX = x ⊙ ∇_x J, the
-  Gradient * Input of Shrikumar et al., 2017, with x in the paper's range [-1, 1]) or
-  "rand" (g_Rand, uniform noise). ``backend="captum"`` computes G and GX with captum's
+  Gradient * Input of Shrikumar et al., 2017, with x in the paper's range [-1, 1]), "Gpred"
+  (g_G at the model's predicted label instead of the true one: a ranking that cannot encode
+  a label the model does not see) or "rand" (g_Rand, uniform noise). ``backend="captum"`` computes G and GX with captum's
   ``Saliency`` and ``InputXGradient`` instead of the book's own gradient.
 * :func:`display`: the paper's picture of a map (Figure 6), channels summed, clipped at the
   0.5th and 99.5th percentiles.
@@ -37,7 +38,7 @@ from .attacks import frozen, input_gradient
 from .data import INFO, Dataset, DatasetInfo, load, register_derived
 from .models import Classifier, Normalize, register as register_arch
 
-METHODS = ("G", "GX", "rand")
+METHODS = ("G", "GX", "Gpred", "rand")
 MODES = ("roar", "kar")
 
 
@@ -46,7 +47,8 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
     """The attribution map of ``method`` for a batch: x (B, C, H, W) in [0, 1], y (B,) -> (B, C, H, W).
 
     "G": ∇_x J(f(x), y) with J the cross-entropy (section 3.2); "GX": x' ⊙ ∇_{x'} J with
-    x' = 2x - 1 the image in [-1, 1], so GX = (2x - 1) ⊙ ∇_x J / 2; "rand": uniform noise in
+    x' = 2x - 1 the image in [-1, 1], so GX = (2x - 1) ⊙ ∇_x J / 2; "Gpred": ∇_x J(f(x), ŷ)
+    with ŷ = argmax f(x), the model's own label (y is then unused); "rand": uniform noise in
     [0, 1) from ``seed`` (the baseline g_Rand; the same for every model). ``backend`` "torch"
     uses the book's :func:`reprtut.attacks.input_gradient`, "captum" captum's Saliency
     (without the absolute value) and InputXGradient on the per-example loss.
@@ -59,10 +61,15 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
     if method == "rand":
         g = torch.Generator().manual_seed(seed)
         return torch.rand(x.shape, generator=g).to(x.device)
+    kind = "G" if method == "Gpred" else method
+    grad_of = _captum if backend == "captum" else _torch
     parts = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        parts.append(_captum(model, xb, yb, method) if backend == "captum" else _torch(model, xb, yb, method))
+        if method == "Gpred":  # the model's own label: a ranking that knows nothing of y
+            with torch.no_grad(), frozen(model):
+                yb = model(xb).argmax(1)
+        parts.append(grad_of(model, xb, yb, kind))
     return torch.cat(parts)
 
 
@@ -163,20 +170,20 @@ def _scores(explainer_json: str, method: str, dataset: str, split: str, n: int) 
     if method == "rand":
         g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
         return torch.rand(len(data), *data.x.shape[2:], generator=g)
-    grad = _gradient(explainer_json, dataset, split, n)
-    return importance(grad if method == "G" else _times_input(data.images(grad.device), grad)).cpu()
+    grad = _gradient(explainer_json, dataset, split, n, "Gpred" if method == "Gpred" else "G")
+    return importance(grad if method != "GX" else _times_input(data.images(grad.device), grad)).cpu()
 
 
 @functools.lru_cache(maxsize=2)
-def _gradient(explainer_json: str, dataset: str, split: str, n: int) -> torch.Tensor:
-    """g_G (N, C, H, W) of the first n images of a split, kept for the g_GX that follows it
-    (one gradient serves both methods)."""
+def _gradient(explainer_json: str, dataset: str, split: str, n: int, method: str) -> torch.Tensor:
+    """g_G or g_Gpred (N, C, H, W) of the first n images of a split, kept for the g_GX that
+    follows g_G (one gradient serves both methods)."""
     from .cache import get
     from .methods.perceptual import spec_from_dict
     data = load(dataset, split, n=n)
     model = get(spec_from_dict(json.loads(explainer_json)), progress=False).model
     device = next(model.parameters()).device
-    return attribute(model, data.images(device), data.y.to(device), "G")
+    return attribute(model, data.images(device), data.y.to(device), method)
 
 
 def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,

@@ -407,7 +407,7 @@ def interp_cifar(norm: str | None = None, eps: float = 0.0) -> ModelSpec:
     1e-3 for 20 epochs, 73.6 % test accuracy), trained on clean images (``norm=None``) or on
     PGD adversarial images only in the eps-ball of ``norm``, the attack ascending the
     cross-entropy. On GPUs (full profile): the book's five-layer CNN at width 32, 20 epochs of
-    all 50,000 images with 10 PGD steps; on a CPU (quick): width 16, 3 epochs of 4,000 images
+    all 50,000 images with 10 PGD steps; on a CPU (quick): width 16, 3 epochs of 3,000 images
     with 2 steps. No augmentation (the paper mentions none)."""
     method, kwargs, name = "standard", {}, "cifar-interp-standard"
     if norm is not None:
@@ -415,7 +415,7 @@ def interp_cifar(norm: str | None = None, eps: float = 0.0) -> ModelSpec:
         name = f"cifar-interp-{norm}-{eps:g}"
     return ModelSpec(
         name=name, dataset="cifar10", arch="small_cnn", arch_kwargs={"width": pick(quick=16, full=32)},
-        method=method, method_kwargs=kwargs, n_train=pick(quick=4_000, full=None),
+        method=method, method_kwargs=kwargs, n_train=pick(quick=3_000, full=None),
         n_eval=1000,
         train=TrainConfig(epochs=pick(quick=3, full=20), batch_size=128, optimizer="adam",
                           lr=pick(quick=2e-3, full=1e-3), weight_decay=0.0,
@@ -454,7 +454,7 @@ def roar_classifier(dataset: str = "mnist") -> ModelSpec:
 
     MNIST: a perceptron (``"mlp"``, :mod:`reprtut.attribution`) with 128 hidden units trained
     for 3 epochs on 4,000 images (quick), 256 units for 5 epochs on 20,000 images (full).
-    CIFAR-10 (the paper retrains its CIFAR-10 CNN): the same perceptron on 4,000 images for 2
+    CIFAR-10 (the paper retrains its CIFAR-10 CNN): the same perceptron on 3,000 images for 2
     epochs on a CPU (quick), the five-layer CNN at width 16 for 5 epochs on 20,000 images on
     GPUs (full)."""
     from . import attribution  # noqa: F401  (registers the "mlp" architecture)
@@ -466,7 +466,8 @@ def roar_classifier(dataset: str = "mnist") -> ModelSpec:
         raise ValueError(f"dataset must be 'mnist' or 'cifar10', got {dataset!r}")
     return ModelSpec(
         name=f"roar-{dataset}", dataset=dataset, arch=arch, arch_kwargs=kwargs,
-        method="standard", n_train=pick(quick=4_000, full=20_000), n_eval=1000,
+        method="standard", n_train=pick(quick=4_000 if dataset == "mnist" else 3_000, full=20_000),
+        n_eval=1000,
         train=TrainConfig(epochs=pick(quick=3 if dataset == "mnist" else 2, full=5), batch_size=64,
                           optimizer="adam", lr=2e-3 if dataset == "mnist" else 1e-3,
                           weight_decay=0.0, schedule="onecycle"))

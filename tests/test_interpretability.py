@@ -46,6 +46,11 @@ def test_captum_maps_match_the_hand_written_ones(mnist_test):
     # GX is the gradient times the image in the paper's [-1, 1] range: zero at mid-grey.
     g = at.attribute(model, x, y, "G")
     assert torch.allclose(at.attribute(model, x, y, "GX"), (2 * x - 1) * g / 2)
+    # Gpred is g_G at the model's own label: y does not enter it.
+    y_hat = model(x).argmax(1)
+    assert torch.equal(at.attribute(model, x, y, "Gpred"), at.attribute(model, x, y_hat, "G"))
+    assert torch.equal(at.attribute(model, x, y, "Gpred"), at.attribute(model, x, (y + 1) % 10, "Gpred"))
+    assert not torch.allclose(at.attribute(model, x, y, "Gpred"), g), "the labels differ somewhere"
 
 
 def test_occlude_replaces_the_most_or_least_important_pixels():
