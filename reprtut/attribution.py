@@ -4,8 +4,9 @@
   (g_G = ∇_x J, J the cross-entropy at the true label), "GX" (g_GX = x ⊙ ∇_x J, the
   Gradient * Input of Shrikumar et al., 2017, with x in the paper's range [-1, 1]), "Gpred"
   (g_G at the model's predicted label instead of the true one: a ranking that cannot encode
-  a label the model does not see) or "rand" (g_Rand, uniform noise). ``backend="captum"`` computes G and GX with captum's
-  ``Saliency`` and ``InputXGradient`` instead of the book's own gradient.
+  a label the model does not see) or "rand" (g_Rand, uniform noise). ``backend="captum"``
+  computes the gradients with captum's ``Saliency`` and ``InputXGradient`` instead of the
+  book's own.
 * :func:`display`: the paper's picture of a map (Figure 6), channels summed, clipped at the
   0.5th and 99.5th percentiles.
 * ROAR and KAR (Hooker et al., 2018): :func:`occlude` replaces the most (ROAR) or least (KAR)
@@ -171,19 +172,20 @@ def _scores(explainer_json: str, method: str, dataset: str, split: str, n: int) 
         g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
         return torch.rand(len(data), *data.x.shape[2:], generator=g)
     grad = _gradient(explainer_json, dataset, split, n, "Gpred" if method == "Gpred" else "G")
-    return importance(grad if method != "GX" else _times_input(data.images(grad.device), grad)).cpu()
+    return importance(grad if method != "GX" else _times_input(data.images("cpu"), grad))
 
 
 @functools.lru_cache(maxsize=2)
 def _gradient(explainer_json: str, dataset: str, split: str, n: int, method: str) -> torch.Tensor:
-    """g_G or g_Gpred (N, C, H, W) of the first n images of a split, kept for the g_GX that
-    follows g_G (one gradient serves both methods)."""
+    """g_G or g_Gpred (N, C, H, W) of the first n images of a split, on the CPU (the memo must
+    not hold accelerator memory), kept for the g_GX that follows g_G (one gradient serves
+    both methods)."""
     from .cache import get
     from .methods.perceptual import spec_from_dict
     data = load(dataset, split, n=n)
     model = get(spec_from_dict(json.loads(explainer_json)), progress=False).model
     device = next(model.parameters()).device
-    return attribute(model, data.images(device), data.y.to(device), method)
+    return attribute(model, data.images(device), data.y.to(device), method).cpu()
 
 
 def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
