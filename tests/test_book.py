@@ -59,6 +59,26 @@ def test_chapter_has_the_book_skeleton(md):
 
 
 @pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_every_table_is_shown(md):
+    """Jupyter displays only a cell's last expression: a ``rt.book.table(...)`` followed by more
+    statements (a loop of glue calls, say) builds its table and shows nothing on the site."""
+    import ast
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type != "code" or "rt.book.table(" not in cell.source:
+            continue
+        # IPython magics and shell lines are not Python: blank them before parsing.
+        source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                           for line in cell.source.splitlines())
+        body = ast.parse(source).body
+        for stmt in body[:-1]:
+            shown = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+                ast.unparse(stmt.value.func) == "rt.book.table"
+            assert not shown, (f"{md.name}: a table in the cell starting "
+                               f"{cell.source.splitlines()[0]!r} is not its last statement, "
+                               "so it is never displayed (end the cell with it, or display() it)")
+
+
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
 def test_figures_render_inline_even_under_a_non_interactive_backend(md, monkeypatch):
     """The site shows only what the kernel returns as images: with MPLBACKEND=Agg (as in CI and
     many servers) a figure is drawn but never displayed unless the page switches to inline."""
