@@ -574,6 +574,8 @@ def _cifar_policy() -> dict:
 
 
 def _afd_cifar(name: str, method: str, method_kwargs: dict, batch_size: int = 128) -> ModelSpec:
+    """A model of chapter 6's CIFAR-10 family: the family's network, data and schedule, trained
+    with ``method``."""
     arch, kwargs = pick(quick=("small_cnn", {"width": 16}), full=("resnet18", {}))
     return ModelSpec(
         name=name, dataset="cifar10", arch=arch, arch_kwargs=kwargs, method=method,
