@@ -35,9 +35,11 @@ import torch
 import torch.nn as nn
 
 from . import validate
-from .attacks import frozen, input_gradient
+from .cache import ModelSpec, get
 from .data import INFO, Dataset, DatasetInfo, load, register_derived
 from .models import Classifier, Normalize, register as register_arch
+from .nn import check_batch, frozen
+from .representation import saliency
 
 METHODS = ("G", "GX", "Gpred", "rand")
 MODES = ("roar", "kar")
@@ -51,10 +53,10 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
     x' = 2x - 1 the image in [-1, 1], so GX = (2x - 1) ⊙ ∇_x J / 2; "Gpred": ∇_x J(f(x), ŷ)
     with ŷ = argmax f(x), the model's own label (y is then unused); "rand": uniform noise in
     [0, 1) from ``seed`` (the baseline g_Rand; the same for every model). ``backend`` "torch"
-    uses the book's :func:`reprtut.attacks.input_gradient`, "captum" captum's Saliency
+    uses the book's :func:`reprtut.representation.saliency`, "captum" captum's Saliency
     (without the absolute value) and InputXGradient on the per-example loss.
     """
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     method = validate.choice(method, "method", METHODS)
     backend = validate.choice(backend, "backend", ("torch", "captum"))
     seed = validate.count(seed, "seed", min=0)
@@ -75,8 +77,7 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
 
 
 def _torch(model, x, y, method):
-    with frozen(model):
-        grad, _ = input_gradient(model, x, y)  # the summed loss: each image's own gradient
+    grad = saliency(model, x, y)  # the summed loss: each image's own gradient
     return grad if method == "G" else _times_input(x, grad)
 
 
@@ -159,31 +160,29 @@ def mlp(dataset: str = "mnist", hidden: int = 128) -> Classifier:
     return Classifier(features, nn.Linear(hidden, len(info.classes)))
 
 
-def _spec_dict(spec) -> dict:
-    from dataclasses import asdict
-    return json.loads(json.dumps(asdict(spec), default=str))
+# Explainer models by cache key, for the derived datasets' builders: a key names its spec
+# (profile and seed included) and, unlike the spec, can key the memos below.
+_EXPLAINERS: dict[str, ModelSpec] = {}
 
 
 @functools.lru_cache(maxsize=32)
-def _scores(explainer_json: str, method: str, dataset: str, split: str, n: int) -> torch.Tensor:
+def _scores(explainer_key: str, method: str, dataset: str, split: str, n: int) -> torch.Tensor:
     """Per-pixel importance (N, H, W) of the first n images of a split (memoised per process)."""
     data = load(dataset, split, n=n)
     if method == "rand":
         g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
         return torch.rand(len(data), *data.x.shape[2:], generator=g)
-    grad = _gradient(explainer_json, dataset, split, n, "Gpred" if method == "Gpred" else "G")
+    grad = _gradient(explainer_key, dataset, split, n, "Gpred" if method == "Gpred" else "G")
     return importance(grad if method != "GX" else _times_input(data.images("cpu"), grad))
 
 
 @functools.lru_cache(maxsize=2)
-def _gradient(explainer_json: str, dataset: str, split: str, n: int, method: str) -> torch.Tensor:
+def _gradient(explainer_key: str, dataset: str, split: str, n: int, method: str) -> torch.Tensor:
     """g_G or g_Gpred (N, C, H, W) of the first n images of a split, on the CPU (the memo must
     not hold accelerator memory), kept for the g_GX that follows g_G (one gradient serves
     both methods)."""
-    from .cache import get
-    from .methods.perceptual import spec_from_dict
     data = load(dataset, split, n=n)
-    model = get(spec_from_dict(json.loads(explainer_json)), progress=False).model
+    model = get(_EXPLAINERS[explainer_key], progress=False).model
     device = next(model.parameters()).device
     return attribute(model, data.images(device), data.y.to(device), method).cpu()
 
@@ -203,8 +202,10 @@ def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
     info = INFO[base]
     fill = tuple(float(m) for m in info.mean) if fill is None else fill
     fill = tuple(np.atleast_1d(np.asarray(fill, dtype=float)).tolist())
-    explainer_json = json.dumps(_spec_dict(explainer) if method != "rand" else {}, sort_keys=True)
-    ident = {"explainer": explainer.key() if method != "rand" else None, "method": method,
+    key = explainer.key() if method != "rand" else ""  # random scores need no explainer
+    if key:
+        _EXPLAINERS[key] = explainer
+    ident = {"explainer": key or None, "method": method,
              "fraction": fraction, "mode": mode, "fill": fill, "base": base,
              "n": [n_train, n_test]}
     name = "occluded-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
@@ -216,7 +217,7 @@ def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
     @register_derived(new_info)
     def build(split: str, download: bool) -> Dataset:
         src = load(base, split, n=sizes[split], download=download)
-        score = _scores(explainer_json, method, base, split, sizes[split])
+        score = _scores(key, method, base, split, sizes[split])
         x = occlude(src.x, score, fraction, mode, [round(255 * v) for v in fill])
         return Dataset(x, src.y, new_info, f"derived:{name}({src.source})")
 
@@ -270,9 +271,12 @@ def roar_kar(explainer, template, fractions: Sequence[float], methods: Sequence[
              *, n_test: int = 2000, fill=None, retrains: int = 1, progress: bool = False) -> dict:
     """Test accuracies of classifiers retrained on occluded images, from the model cache:
     {"roar": {method: [acc per fraction]}, "kar": {...}}, "rand" included, each accuracy the
-    mean over ``retrains`` classifiers (section 3.2 averages three)."""
-    from .cache import get
+    mean over ``retrains`` classifiers (section 3.2 averages three). The explainer is fetched
+    (trained if need be) first, before any retrained classifier takes its lock: their data
+    are its gradients."""
     retrains = validate.count(retrains, "retrains", min=1)
+    if any(m != "rand" for m in methods):
+        get(explainer, progress=progress)
     out = {}
     for mode in MODES:
         out[mode] = {}

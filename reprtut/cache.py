@@ -1,10 +1,18 @@
 """The model cache: trained models keyed by a hash of their recipe and the profile.
 
 A :class:`ModelSpec` says everything that determines a trained model — data, architecture,
-method and training configuration. :func:`get` returns the model, training it on first use
-and storing it under ``$REPRTUT_CACHE`` (default ``$REPRTUT_HOME/models``); chapters and tests
-that ask for the same spec share one training run. Interrupted training resumes from the
-last completed epoch. Files are read with ``torch.load(weights_only=True)``.
+method and training configuration, and the trained model it starts from (``init``, itself a
+spec) with what of it is copied (``load``) and frozen (``freeze``). :func:`get` returns the
+model, training it on first use and storing it under ``$REPRTUT_CACHE`` (default
+``$REPRTUT_HOME/models``); chapters and tests that ask for the same spec share one training
+run. Interrupted training resumes from the last completed epoch. Files are read with
+``torch.load(weights_only=True)``.
+
+The specs form a graph: frozen-feature transfer starts from a source model and freezes its
+feature map (``init=source, load=("features",), freeze=("features",)``); the low-rank
+model fine-tunes a trained classifier (``init=classifier``). :func:`get` resolves ``init``
+first, recursively, so a model's starting point is trained (or loaded) before the model's own
+file lock is taken.
 
 What the cache serves is verified: each model file ``<name>-<key>.pt`` has a sidecar
 ``<name>-<key>.pt.sha256`` with the SHA-256 of its bytes, written after the file itself. A
@@ -23,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,15 +41,16 @@ import torch.nn as nn
 from filelock import FileLock
 
 from . import data as data_mod
-from . import methods, models, profiles, validate
+from . import ledger, methods, models, profiles, validate
 from .device import default_device
 from .methods.base import Objective
+from .nn import under
 from .train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
 
 CACHE_ENV = "REPRTUT_CACHE"
 # Part of every key: raised when a change to the package (a model, a method, the loop) makes
 # models trained by earlier versions stale, so that they are trained again.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -57,6 +67,9 @@ class ModelSpec:
     n_train: int | None = None     # first n training images; None for all
     n_eval: int = 1000             # test images evaluated after each epoch (0: none)
     augment: bool = False          # random crops and flips (reprtut.data.random_crop_flip)
+    init: ModelSpec | None = None  # the trained model whose weights start this one
+    load: tuple[str, ...] = ()     # prefixes of init's weights copied in; () copies all of them
+    freeze: tuple[str, ...] = ()   # parameter-name prefixes that are not trained, e.g. "features"
 
     def __post_init__(self):
         # A bad spec fails here, where it is written, with the field's name.
@@ -82,19 +95,34 @@ class ModelSpec:
         validate.count(self.n_train, "n_train", min=1, allow_none=True)
         validate.count(self.n_eval, "n_eval", min=0)
         validate.flag(self.augment, "augment")
+        if self.init is not None and not isinstance(self.init, ModelSpec):
+            raise validate.ArgumentTypeError(f"init must be a ModelSpec or None, got "
+                                             f"{type(self.init).__name__}")
+        self.load, self.freeze = _prefixes(self.load, "load"), _prefixes(self.freeze, "freeze")
+        if self.load and self.init is None:
+            raise ValueError(f"load={self.load} copies weights from init, but init is None")
         if self.n_train is not None and self.n_train < self.train.batch_size:
             raise ValueError(f"n_train={self.n_train} is smaller than batch_size="
                              f"{self.train.batch_size}: the loader drops the last incomplete "
                              f"batch, so an epoch would have zero steps")
 
     def key(self) -> str:
-        """12 hex digits of the SHA-256 of the spec, the profile, the run's seed
-        (:func:`reprtut.profiles.seed`), the data source kind and the cache :data:`VERSION`."""
+        """12 hex digits of the SHA-256 of the spec (its ``init`` included, nested), the
+        profile, the run's seed (:func:`reprtut.profiles.seed`), the data source kind and the
+        cache :data:`VERSION`."""
         blob = json.dumps({"spec": asdict(self), "profile": profiles.name(), "version": VERSION,
                            "seed": profiles.seed(),
                            "data": "mirror" if os.environ.get(data_mod.DATA_ENV) else "torchvision"},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _prefixes(v, name: str) -> tuple[str, ...]:
+    if isinstance(v, str) or not isinstance(v, (tuple, list)) or \
+            not all(isinstance(p, str) and p for p in v):
+        raise validate.ArgumentTypeError(f"{name} must be a tuple of parameter-name prefixes "
+                                         f"such as ('features',), got {v!r}")
+    return tuple(v)
 
 
 @dataclass
@@ -120,11 +148,41 @@ def train_config(spec: ModelSpec) -> TrainConfig:
     return replace(spec.train, seed=spec.train.seed + profiles.seed())
 
 
-def build(spec: ModelSpec) -> Objective:
-    """The untrained objective (and model) of a spec, seeded by :func:`train_config`."""
+def build(spec: ModelSpec, start: nn.Module | None = None) -> Objective:
+    """The untrained objective (and model) of a spec, seeded by :func:`train_config`, with
+    ``spec.freeze`` frozen (:meth:`reprtut.methods.Objective.freeze`) and, when ``start`` (the
+    classifier of ``spec.init``) is given, its weights copied in by :func:`copy_weights`."""
     torch.manual_seed(train_config(spec).seed)
     model = models.build(spec.arch, spec.dataset, **spec.arch_kwargs)
-    return methods.build(spec.method, model, **spec.method_kwargs)
+    objective = methods.build(spec.method, model, **spec.method_kwargs)
+    if start is not None:
+        copy_weights(objective.model, start, spec.load)
+    objective.freeze(spec.freeze)
+    return objective
+
+
+def copy_weights(model: nn.Module, source: nn.Module, prefixes: tuple[str, ...] = ()) -> None:
+    """Copy the weights (parameters and buffers) of classifier ``source`` into ``model``.
+
+    With no ``prefixes``, all of them, strictly: both models must have the same entries with
+    the same shapes. With ``prefixes`` (e.g. ``("features",)``), a partial load: only the
+    entries under them (:func:`reprtut.nn.under`) are copied, each must exist in both models
+    with one shape, and the rest of ``model`` keeps its fresh initialisation (a new head C_T
+    on a copied feature map F). Raises ``ValueError`` naming the entries that do not match.
+    """
+    state = source.state_dict()
+    if prefixes:
+        state = {k: v for k, v in state.items() if under(k, prefixes)}
+        missing = [p for p in prefixes if not any(under(k, (p,)) for k in state)]
+        if missing:
+            raise ValueError(f"load: {missing} name no weights of the init model")
+    own = model.state_dict()
+    bad = sorted(set(state) ^ set(own)) if not prefixes else [k for k in state if k not in own]
+    bad += [k for k in state if k in own and own[k].shape != state[k].shape]
+    if bad:
+        raise ValueError(f"the init model's weights do not fit this model: {bad[:5]} differ in "
+                         f"name or shape")
+    model.load_state_dict(state, strict=not prefixes)
 
 
 def path_of(spec: ModelSpec) -> Path:
@@ -224,8 +282,11 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available).
     A cached file that fails its checksum or cannot be read is reported with a
     :class:`CacheWarning` and trained again. Holds the spec's file lock while it checks and
-    trains, so concurrent calls train a model once. Raises :class:`reprtut.train.Diverged`
-    (nothing stored) when training diverges.
+    trains, so concurrent calls train a model once. A spec with an ``init`` that must be
+    trained first gets that model from :func:`get` (recursively) before taking its own lock,
+    copies its weights in (``spec.load``) and trains with ``spec.freeze`` frozen; a model
+    already in the cache is loaded without its ``init``. Raises
+    :class:`reprtut.train.Diverged` (nothing stored) when training diverges.
     """
     if not isinstance(spec, ModelSpec):
         raise validate.ArgumentTypeError(f"spec must be a ModelSpec (see reprtut.recipes), got "
@@ -236,27 +297,42 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     path = path_of(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_orphans(path.parent)
-    objective = build(spec)
+    # The starting point is fetched before this spec's lock is taken: its training may take
+    # long. Only when a cached file proves unusable is it fetched under the lock; init chains
+    # have no cycles, so nested locks are always taken in the same order, outer first.
+    start = _start(spec, device) if retrain or not path.exists() else None
     with FileLock(str(path) + ".lock"):
-        state = None
+        t0, state = time.perf_counter(), None
         if path.exists() and not retrain:
+            objective = build(spec)
             try:
                 state = verified_load(path, map_location=device)
                 objective.load_state_dict(state["objective"])
             except Exception as err:  # corrupt, truncated, unverifiable or mismatched
                 _discard(path, err)
-                state, objective = None, build(spec)
+                state = None
         if state is not None:
             history = History(state["history"])
         else:
-            history = _train(spec, objective, path, device, progress, retrain)
+            if start is None:  # the file was there before the lock, and is unusable or gone
+                start = _start(spec, device)
+            objective = build(spec, start)
+            history = _train(spec, objective, start, path, device, progress, retrain)
+        ledger.record(path.parent, name=spec.name, key=spec.key(), seconds=time.perf_counter() - t0,
+                      event="load" if state is not None else "train")
     objective.to(device).eval()
     return Trained(objective.model, objective, history, spec, path)
 
 
-def _train(spec: ModelSpec, objective: Objective, path: Path, device, progress: bool,
-           retrain: bool) -> History:
-    """Train (or resume) ``objective`` and store it with its checksum; called under the lock."""
+def _start(spec: ModelSpec, device) -> nn.Module | None:
+    """The classifier of ``spec.init`` from the cache (trained first if need be), or None."""
+    return None if spec.init is None else get(spec.init, device=device, progress=False).model
+
+
+def _train(spec: ModelSpec, objective: Objective, start: nn.Module | None, path: Path, device,
+           progress: bool, retrain: bool) -> History:
+    """Train (or resume) ``objective``, built from ``start`` (the classifier of ``spec.init``),
+    and store it with its checksum; called under the lock."""
     train = data_mod.load(spec.dataset, "train", n=spec.n_train)
     test = data_mod.load(spec.dataset, "test", n=spec.n_eval)
     cfg = train_config(spec)
@@ -276,7 +352,7 @@ def _train(spec: ModelSpec, objective: Objective, path: Path, device, progress: 
         if not str(err).startswith("could not read checkpoint"):
             raise
         _discard(ckpt, err)  # an unreadable resume checkpoint: train from the start
-        objective.load_state_dict(build(spec).state_dict())
+        objective.load_state_dict(build(spec, start).state_dict())
         history = fit(objective, loader, cfg, eval_data=eval_data, checkpoint=ckpt,
                       progress=progress)
     store({"objective": objective.state_dict(), "history": dict(history),

@@ -11,6 +11,10 @@
 
 Every image of a derived dataset is built from real images; nothing is drawn at random
 except which digits stand next to each other (a fixed seed per split).
+
+:func:`attention_dataset` and :func:`transfer_family` say which data chapter 3 uses: the
+real dataset where it can be had, the stand-in otherwise. A page asks once and passes the
+answer to the recipes, which read nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import os
 import torch
 import torch.nn.functional as nnf
 
+from . import data as data_mod
+from . import profiles
 from .data import DATA_ENV, INFO, Dataset, DatasetInfo, DIGITS, load, register_derived
 
 # ---------------------------------------------------------------------------- flanked MNIST
@@ -123,3 +129,24 @@ def _register_celeba(task: str) -> None:
 
 for _task in (*CELEBA_TASKS, "all"):
     _register_celeba(_task)
+
+
+# -------------------------------------------------------------- real data or the stand-in
+
+def _real_or(real: str, standin: str) -> str:
+    # The quick profile uses real data only if it is already on disk; the full and paper
+    # profiles download it.
+    return real if data_mod.available(real, download=profiles.name() != "quick") else standin
+
+
+def attention_dataset() -> str:
+    """Section 4's data: ``svhn`` (label = centre digit) if available, else ``flanked_mnist_centre``."""
+    return _real_or("svhn", "flanked_mnist_centre")
+
+
+def transfer_family() -> tuple[str, tuple[str, ...]]:
+    """Section 5's tasks as (dataset prefix, task names): CelebA's eyeglasses, smile and gender
+    if available, else the stand-in's left, centre and right digits."""
+    if _real_or("celeba", "") == "celeba":
+        return "celeba", tuple(CELEBA_TASKS)
+    return "flanked_mnist", FLANKED_TASKS

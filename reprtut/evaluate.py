@@ -1,6 +1,7 @@
 """Accuracy, robust accuracy and the accuracy-vs-eps curve, batched on the model's device;
-the normalized AUC of that curve, minimum-perturbation statistics, white-box vs black-box
-transfer, and instantaneous vs cumulative accuracy over an attack's iterations."""
+the normalized AUC of that curve (for fixed-budget and minimum-perturbation attacks alike),
+minimum-perturbation statistics, white-box vs black-box transfer, instantaneous vs cumulative
+accuracy over an attack's iterations, and where a loss gradient puts its energy."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import torch
 import torch.nn as nn
 
 from . import validate
-from .attacks.core import check_inputs, cross_entropy_sum, frozen
+from .attacks.core import check_inputs, cross_entropy_sum
 from .attacks.gradient import check_budget, pgd_steps
+from .attacks.minimal import cw_l2, ddn, deepfool
 from .attacks.norms import norm_of
+from .nn import check_batch, frozen, input_channels
 
 Attack = Callable[..., torch.Tensor]
+
+# Attacks that look for each example's smallest fooling perturbation (eps=None: unbounded);
+# :func:`sweep` runs them once and reads the whole accuracy-vs-eps curve off the result.
+MINIMUM_PERTURBATION = (deepfool, cw_l2, ddn)
 
 
 @torch.no_grad()
@@ -24,7 +31,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
     """Logits (N, K) of images x (N, C, H, W) in [0, 1], in eval mode."""
     validate.module(model)
     validate.images(x, "x")
-    validate.channels(model, x)
+    validate.channels(x, input_channels(model))
     batch_size = validate.count(batch_size, "batch_size", min=1)
     with frozen(model):
         return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
@@ -32,14 +39,14 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of x classified as y; x (N, C, H, W) in [0, 1], y (N,) int64 in [0, K)."""
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
 
 
 def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
             batch_size: int = 500, **kwargs) -> torch.Tensor:
     """Adversarial examples for all of x, ``batch_size`` at a time; kwargs go to ``attack``."""
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     _check_attack(attack)
     batch_size = validate.count(batch_size, "batch_size", min=1)
     return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], **kwargs)
@@ -100,21 +107,36 @@ def normalized_auc(eps_values: Sequence[float], accuracies: Sequence[float]) -> 
 
 def sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
           attacks: dict[str, tuple[Attack, Sequence[float], dict]]) -> dict[str, dict]:
-    """Robust accuracy over an eps sweep for each attack, and its normalized AUC.
+    """Robust accuracy over an eps sweep for each attack, and its normalized AUC (AFD paper,
+    table 2).
 
-    attacks: name -> (attack, eps_values, kwargs). Returns name -> {"eps": [...],
-    "accuracy": [...], "auc": float}. Minimum-perturbation attacks (DeepFool, C&W, DDN) are
-    better swept with :func:`min_perturbation` and :meth:`MinPerturbation.accuracy_at`, which
-    attack once instead of once per eps.
+    attacks: name -> (attack, eps_values, kwargs), run in the dict's order. Returns name ->
+    {"eps": [...], "accuracy": [...], "auc": float}. A fixed-budget attack runs once per eps.
+    A minimum-perturbation attack (one of :data:`MINIMUM_PERTURBATION`: DeepFool, C&W, DDN)
+    runs once, unbounded, through :func:`min_perturbation`: its accuracy at eps is the share of
+    examples whose smallest fooling ||delta||_2 exceeds eps (:meth:`MinPerturbation.accuracy_at`),
+    and its record also holds that per-example result under "min_perturbation".
     """
     if not isinstance(attacks, dict) or not attacks:
         raise validate.ArgumentTypeError(f"attacks must be a non-empty dict name -> (attack, "
                                          f"eps_values, kwargs), got {attacks!r:.80}")
+    for name, entry in attacks.items():
+        if not isinstance(entry, (tuple, list)) or len(entry) != 3 or not isinstance(entry[2], dict):
+            raise validate.ArgumentTypeError(f"attacks[{name!r}] must be a tuple (attack, eps_values, "
+                                             f"kwargs), got {entry!r:.80}")
+        _check_attack(entry[0])
+        _reals(entry[1], f"attacks[{name!r}] eps_values", low=0.0)
     out = {}
     for name, (attack, eps_values, kwargs) in attacks.items():
-        acc = accuracy_vs_eps(model, x, y, attack, eps_values, **kwargs)
+        if attack in MINIMUM_PERTURBATION:
+            result = min_perturbation(model, x, y, attack, **kwargs)
+            acc = result.accuracy_at(eps_values)
+            extra = {"min_perturbation": result}
+        else:
+            acc = accuracy_vs_eps(model, x, y, attack, eps_values, **kwargs)
+            extra = {}
         out[name] = {"eps": list(map(float, eps_values)), "accuracy": acc,
-                     "auc": normalized_auc(eps_values, acc)}
+                     "auc": normalized_auc(eps_values, acc), **extra}
     return out
 
 
@@ -159,7 +181,7 @@ def min_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack:
     """Run a minimum-perturbation attack (``eps=None``) on x (N, C, H, W) in [0, 1] with labels
     y (N,) and return the per-example ||delta||_2, rho and success as a :class:`MinPerturbation`."""
     kwargs.setdefault("eps", None)
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, **kwargs)
     fooled = predict(model, x_adv, batch_size).argmax(1) != y
     size = norm_of(x_adv - x, "l2")
@@ -182,8 +204,8 @@ def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.
     masking (see :mod:`reprtut.masking`).
     """
     validate.module(surrogate, "surrogate")
-    validate.batch(target, x, y)
-    validate.batch(surrogate, x, y)
+    check_batch(target, x, y)
+    check_batch(surrogate, x, y)
     x_white = perturb(target, x, y, attack, batch_size=batch_size, **kwargs)
     x_black = perturb(surrogate, x, y, attack, batch_size=batch_size, **kwargs)
     return {"clean": accuracy(target, x, y), "white_box": accuracy(target, x_white, y),
@@ -223,3 +245,25 @@ def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     instantaneous = same.float().mean(0)
     cumulative = same.int().cummin(1).values.float().mean(0)
     return instantaneous.tolist(), cumulative.tolist()
+
+
+# ----------------------------------------------------------- where the loss gradient points
+
+def stroke_energy_share(grad: torch.Tensor, x: torch.Tensor, threshold: float = 0.1) -> float:
+    """The share of a gradient's energy sum(grad²) that falls on the strokes of a digit, the
+    pixels where x > ``threshold``, averaged over the batch (chapter 1, "What the loss
+    gradient sees"; Tsipras et al., 2019).
+
+    grad and x: (B, C, H, W) of one shape, x in [0, 1] (the images whose gradients these
+    are). A gradient spread evenly over the image scores the strokes' share of the pixels; one
+    on the strokes only scores 1. An image whose gradient is exactly 0 has no share (NaN).
+    """
+    validate.images(x, "x")
+    threshold = validate.real(threshold, "threshold", low=0.0, high=1.0, high_open=True)
+    if not torch.is_tensor(grad) or not grad.is_floating_point() or grad.shape != x.shape:
+        raise ValueError(f"grad must be a float tensor of x's shape {tuple(x.shape)}, "
+                         f"got {validate._show(grad)}")
+    validate.same_device("grad", grad, x)
+    g2 = grad.pow(2)                                                          # (B, C, H, W)
+    on_strokes = (g2 * (x > threshold)).flatten(1).sum(1)                     # (B,)
+    return (on_strokes / g2.flatten(1).sum(1)).mean().item()

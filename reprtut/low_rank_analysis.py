@@ -3,8 +3,9 @@
 The activations A (n, m) of a layer, their variance ratio VR_k (the share of the squared
 singular values in the top k), class-wise VR_1 (appendix C.3), max-margin linear classifiers
 on PCA projections of A (X-MAXG, table 2 and appendix C.2), the representation distance
-d_adv (section 4) and the smallest attack budget that fools more than 99 % of the examples
-(table 3, appendix D.2). The LR layer itself is :mod:`reprtut.methods.low_rank`.
+d_adv (section 4), the smallest attack budget that fools more than 99 % of the examples and
+the median rho of the examples an attack fools (table 3, appendix D.2). The LR layer itself
+is :mod:`reprtut.methods.low_rank`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import torch
 import torch.nn as nn
 
 from . import validate
-from .attacks.core import frozen
 from .attacks.norms import norm_of
 from .evaluate import perturb, predict
-from .methods.low_rank import capture, find_layer
+from .nn import capture, check_batch, find_layer, frozen, input_channels
 
 
 @torch.no_grad()
@@ -28,7 +28,7 @@ def activations(model: nn.Module, x: torch.Tensor, layer: str = "features",
     R(x)) for images x (N, C, H, W) in [0, 1], flattened to (N, m), float32, in eval mode."""
     validate.module(model)
     validate.images(x, "x")
-    validate.channels(model, x)
+    validate.channels(x, input_channels(model))
     find_layer(model, layer)
     batch_size = validate.count(batch_size, "batch_size", min=1)
     out = []
@@ -157,7 +157,7 @@ def min_fooling_budget(target: nn.Module, x: torch.Tensor, y: torch.Tensor, atta
     """
     step_size_of_eps = validate.real(step_size_of_eps, "step_size_of_eps", low=0.0,
                                      low_open=True, allow_none=True)
-    validate.batch(target, x, y)
+    check_batch(target, x, y)
     success = validate.real(success, "success", low=0.0, high=1.0)
     source = target if surrogate is None else validate.module(surrogate, "surrogate")
     right = predict(target, x).argmax(1) == y
@@ -183,3 +183,35 @@ def rho(x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
     return norm_of(x_adv - x, "l2") / norm_of(x, "l2").clamp_min(1e-12)
+
+
+def median_fooling_rho(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                       x_adv: torch.Tensor) -> float:
+    """Table 3's DeepFool column (appendix D.2): the median rho = ||x_adv - x||_2 / ||x||_2
+    over the examples that ``model`` classifies correctly on x and misclassifies on x_adv.
+
+    x and x_adv: (N, C, H, W) in [0, 1]; y: (N,). x_adv may come from another model (a
+    black-box attack). Returns a float; NaN when x_adv fools none of them.
+    """
+    check_batch(model, x, y)
+    r = rho(x_adv, x)
+    fooled = (predict(model, x).argmax(1) == y) & (predict(model, x_adv).argmax(1) != y)
+    return r[fooled].median().item() if bool(fooled.any()) else float("nan")
+
+
+def spsd(m: int, r: int = 10, tail: float = 1e-3, *,
+         generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random symmetric positive semi-definite (m, m) matrix U diag(λ) Uᵀ with r large
+    eigenvalues, 10 down to 1, and a small tail of m - r eigenvalues uniform in [0, tail):
+    the spectrum the LR layer's W takes during training (section 3.1), on which the SVD and
+    Nyström projections are compared. U is the Q of a Gaussian matrix's QR decomposition.
+    Draws from ``generator`` (default: torch's global generator); float32 on the CPU."""
+    m = validate.count(m, "m", min=1)
+    r = validate.count(r, "r", min=1, max=m)
+    tail = validate.real(tail, "tail", low=0.0)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise validate.ArgumentTypeError(f"generator must be a torch.Generator or None, got "
+                                         f"{validate._show(generator)}")
+    U = torch.linalg.qr(torch.randn(m, m, generator=generator))[0]               # (m, m)
+    lam = torch.cat([torch.linspace(10, 1, r), tail * torch.rand(m - r, generator=generator)])
+    return (U * lam) @ U.T

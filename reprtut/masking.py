@@ -4,7 +4,8 @@ A defence that hides or scrambles its gradients (obfuscated gradients, Athalye e
 looks robust to gradient attacks without being robust. The AFD paper (section 4, "Non-
 obfuscated gradients") and Carlini et al. (2019) list symptoms to rule out; each function
 below tests one of them on a model and returns a :class:`Check`, and :func:`checklist` runs
-them all. A failed check does not prove masking; a passed list does not prove robustness.
+them all; :func:`softmax_saturation` tests the symptom of a model that grew its logits. A
+failed check does not prove masking; a passed list does not prove robustness.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import torch
 import torch.nn as nn
 
 from . import validate
-from .attacks import check_budget, check_inputs, fgsm, pgd, square
+from .attacks import autoattack, check_budget, check_inputs, fgsm, margin_loss_sum, pgd, square
 from .evaluate import accuracy, perturb, predict, robust_accuracy
+from .nn import check_batch
 
 
 class SaturatedLogits(nn.Module):
@@ -62,7 +64,7 @@ def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, atta
                         restarts: int = 1, **kwargs) -> float:
     """Accuracy when an example counts as robust only if ``restarts`` runs of ``attack`` (with
     fresh random starts) all fail on it. x (N, C, H, W) in [0, 1]; y (N,)."""
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     restarts = validate.count(restarts, "restarts", min=1)
     correct = torch.ones(len(y), dtype=torch.bool, device=y.device)
     for _ in range(restarts):
@@ -101,7 +103,7 @@ def black_box_weaker(model, surrogate, x, y, *, eps: float, norm: str = "linf", 
     gradients point the attack the wrong way."""
     validate.module(surrogate, "surrogate")
     _check(model, x, y, eps, norm, steps, tol)
-    validate.batch(surrogate, x, y)
+    check_batch(surrogate, x, y)
     white = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     x_bb = perturb(surrogate, x, y, pgd, eps=eps, norm=norm, steps=steps)
     black = accuracy(model, x_bb, y)
@@ -137,6 +139,48 @@ def gradient_free_not_stronger(model, x, y, *, eps: float, norm: str = "linf", s
     return Check("gradient-free weaker than gradient", a_sq >= a_pgd - tol,
                  f"Square ({queries} queries) {a_sq:.1%} vs PGD-{steps} {a_pgd:.1%}",
                  {"square": a_sq, "pgd": a_pgd})
+
+
+def softmax_saturation(model, x, y, *, eps: float, steps: int, norm: str = "linf",
+                       n: int | None = None, autoattack_n: int = 0, square_n: int = 0,
+                       queries: int = 1000, tol: float = 0.05) -> Check:
+    """PGD on the cross-entropy must not be much weaker than PGD on the logit margin.
+
+    A model with large logits saturates its softmax: the cross-entropy's gradient, softmax
+    minus one-hot, shrinks like exp(-margin) and underflows to 0 in fp32 past a logit margin
+    of about 100, so PGD on the cross-entropy stalls, while the C&W margin max_{i != y} Z_i - Z_y
+    (Carlini & Wagner, 2017) keeps its gradient (AFD chapters, "Is the robustness real?").
+
+    values: "logit margin", the median gap between the two largest logits over all of x
+    (N, C, H, W) in [0, 1] with labels y (N,); "PGD (CE)" and "PGD (margin)", robust accuracy
+    at ``eps`` under PGD-``steps`` on each loss over the first ``n`` images (all by default);
+    "AutoAttack" over the first ``autoattack_n`` images and "Square" (gradient-free, ``queries``
+    queries per image) over the first ``square_n``, each only when its count is > 0. The
+    attacks run in that order. Passes when PGD on the cross-entropy leaves at most ``tol``
+    more accuracy than PGD on the margin.
+    """
+    _check(model, x, y, eps, norm, steps, tol)
+    eps = validate.real(eps, "eps", low=0.0)
+    n = validate.count(n, "n", min=1, max=len(x), allow_none=True) or len(x)
+    autoattack_n = validate.count(autoattack_n, "autoattack_n", min=0, max=len(x))
+    square_n = validate.count(square_n, "square_n", min=0, max=len(x))
+    queries = validate.count(queries, "queries", min=1)
+    z = predict(model, x).topk(2, 1).values                                  # (N, 2)
+    values = {"logit margin": (z[:, 0] - z[:, 1]).median().item()}
+    xs, ys = x[:n], y[:n]
+    values["PGD (CE)"] = robust_accuracy(model, xs, ys, pgd, eps=eps, norm=norm, steps=steps)
+    values["PGD (margin)"] = robust_accuracy(model, xs, ys, pgd, eps=eps, norm=norm, steps=steps,
+                                             loss_fn=margin_loss_sum)
+    if autoattack_n:
+        values["AutoAttack"] = robust_accuracy(model, x[:autoattack_n], y[:autoattack_n],
+                                               autoattack, eps=eps, norm=norm)
+    if square_n:
+        values["Square"] = robust_accuracy(model, x[:square_n], y[:square_n], square, eps=eps,
+                                           norm=norm, steps=queries)
+    a_ce, a_mg = values["PGD (CE)"], values["PGD (margin)"]
+    return Check("cross-entropy not saturated", a_ce <= a_mg + tol,
+                 f"PGD-{steps} on the cross-entropy {a_ce:.1%} vs on the margin {a_mg:.1%} at "
+                 f"eps={eps:.3g}; median logit margin {values['logit margin']:.1f}", values)
 
 
 def checklist(model, x, y, *, eps: float, large_eps: float, surrogate: nn.Module | None = None,

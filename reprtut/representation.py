@@ -20,7 +20,8 @@ accentuate    eq. 8, sec 5.3  maximize the sum of the top-k coordinates of R(x)_
 
 :func:`budget` gives each tool's (eps, steps, step_size) for the active profile: appendix A's
 values for 224x224 images, scaled to 32x32 (an l2 length grows with the square root of the
-pixel count, so by 32 / 224).
+pixel count, so by 32 / 224). The seeds, targets and image measures the chapter uses with
+them live in :mod:`reprtut.images` (and are reachable here too).
 """
 
 from __future__ import annotations
@@ -30,19 +31,18 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import validate
-from .attacks import frozen, input_gradient, pgd_steps
+from .attacks import input_gradient, pgd_steps
 from .attacks.gradient import check_budget
+from .attacks.norms import default_step_size
+from .nn import check_batch, frozen, input_channels
+from .images import (SEED_STD, coarse_share, kaleidoscope, noise, pad_to,  # noqa: F401
+                     pixel_distance, signed_image, ssim)  # chapter 4 reaches them here too
 from .profiles import pick
 
 # l2 lengths of the paper's 224x224x3 images -> 32x32x3: sqrt(32*32*3) / sqrt(224*224*3).
 SCALE = 32 / 224
-# Standard deviation of the Gaussian noise around grey that seeds inversions and feature
-# visualisations (the paper does not give it). Faint on purpose: a robust model is nearly
-# blind to pixel noise, so its optimisation keeps whatever noise the seed starts with.
-SEED_STD = 0.05
 
 
 def budget(tool: str) -> dict:
@@ -81,7 +81,7 @@ def _check_images(x, name: str = "x0", model=None) -> None:
     """x: float (B, C, H, W) in [0, 1] (see :func:`reprtut.validate.images`); one host sync."""
     validate.images(x, name)
     if model is not None:
-        validate.channels(model, x, name)
+        validate.channels(x, input_channels(model), name)
 
 
 def _check_eps(eps) -> float:
@@ -186,6 +186,32 @@ def invert(model: nn.Module, x0: torch.Tensor, r_target: torch.Tensor, *, eps: f
     x, _ = _optimise(model, x0, r_target.detach().float(), distance_loss, eps=eps, steps=steps,
                      step_size=step_size, ascend=False)
     return x
+
+
+def match(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, *, eps: float, steps: int,
+          step_size: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section 2's test of a representation (Engstrom et al.): can an image within eps of x1
+    take the representation of another image x2?
+
+    x1' = :func:`invert` (model, x1, R(x2)) inside the l2 ball of radius ``eps`` around x1,
+    with ``steps`` steps of length ``step_size`` (default 2.5 eps / steps), and the remaining
+    distance rho = ||R(x1') - R(x2)||_2 / ||R(x1) - R(x2)||_2 per pair: 0 when x1' has become
+    x2 for the model, 1 when nothing moved. x1, x2: float (B, C, H, W) in [0, 1]. Returns
+    (x1' (B, C, H, W), rho (B,)), on x1's device.
+    """
+    _check_model(model)
+    _check_images(x1, "x1", model)
+    _check_images(x2, "x2", model)
+    if x2.shape != x1.shape:
+        raise ValueError(f"x2 must have the shape of x1 {tuple(x1.shape)}, got {tuple(x2.shape)}")
+    eps = validate.real(eps, "eps", low=0.0, low_open=True)
+    steps = validate.count(steps, "steps", min=1)
+    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
+    if step_size is None:
+        step_size = default_step_size(eps, steps)
+    r1, r2 = representation(model, x1), representation(model, x2)
+    x1p = invert(model, x1, r2, eps=eps, steps=steps, step_size=step_size)
+    return x1p, (representation(model, x1p) - r2).norm(dim=1) / (r1 - r2).norm(dim=1)
 
 
 def maximize(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
@@ -335,129 +361,15 @@ def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tenso
     return r[:, i].topk(k).indices, (-r[:, i]).topk(k).indices
 
 
-# ------------------------------------------------------------------------------ seeds and targets
-
-def noise(n: int, shape: Sequence[int] = (3, 32, 32), *, std: float = SEED_STD,
-          generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Gaussian seeds clip(0.5 + std * N(0, 1), 0, 1) of shape (n, *shape) (figs. 5, 6)."""
-    n = validate.count(n, "n", min=1)
-    shape = _shape(shape)
-    std = validate.real(std, "std", low=0.0)
-    z = torch.randn(n, *shape, generator=generator)
-    return (0.5 + std * z).clamp(0, 1).to(device)
-
-
-def _shape(shape) -> tuple[int, int, int]:
-    if not hasattr(shape, "__len__") or len(shape) != 3:
-        raise ValueError(f"shape must be (C, H, W), three positive integers, got {shape!r:.80}")
-    return tuple(validate.count(s, f"shape[{j}]", min=1) for j, s in enumerate(shape))
-
-
-def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
-    """Out-of-distribution targets: images (B, c, h, w) centred on a black (C, H, W) canvas.
-
-    Grey images (c = 1) are repeated over the C channels, e.g. MNIST digits (B, 1, 28, 28)
-    -> (B, 3, 32, 32) for a CIFAR-10 model.
-    """
-    c, h, w = _shape(shape)
-    validate.images(x, "x")
-    if x.dim() != 4 or x.shape[1] not in (1, c) or x.shape[2] > h or x.shape[3] > w:
-        raise ValueError(f"x must be (B, 1 or {c}, <= {h}, <= {w}), got {tuple(x.shape)}")
-    top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
-    x = F.pad(x, (left, w - x.shape[3] - left, top, h - x.shape[2] - top))
-    return x.expand(-1, c, -1, -1).contiguous()
-
-
-def kaleidoscope(n: int, size: int = 32, cells: int = 4, *, generator: torch.Generator | None = None,
-                 device=None) -> torch.Tensor:
-    """Random kaleidoscope patterns (fig. 15a): out-of-distribution targets, (n, 3, size, size).
-
-    Random colours on a ``cells`` x ``cells`` grid, smoothly upsampled to a quarter of the
-    image, made symmetric about the diagonal and mirrored into the four quarters.
-    """
-    n = validate.count(n, "n", min=1)
-    size = validate.count(size, "size", min=2)
-    cells = validate.count(cells, "cells", min=2)
-    if size % 2:
-        raise ValueError(f"size must be even, got {size}")
-    q = torch.rand(n, 3, cells, cells, generator=generator)
-    q = F.interpolate(q, size=size // 2, mode="bicubic", align_corners=True).clamp(0, 1)
-    q = (q + q.transpose(2, 3)) / 2                                 # diagonal mirror
-    top = torch.cat([q, q.flip(3)], dim=3)                          # (n, 3, size/2, size)
-    return torch.cat([top, top.flip(2)], dim=2).to(device)
-
-
-# ------------------------------------------------------------------------------ measures
-
-def pixel_distance(x: torch.Tensor, y: torch.Tensor, pool: int = 1) -> torch.Tensor:
-    """||x - y||_2 per image pair, (B, C, H, W) -> (B,), after averaging pool x pool blocks.
-
-    pool = 1 is the plain pixel distance; pool = 4 compares 8x8 thumbnails of 32x32 images,
-    their colours and layout without their texture.
-    """
-    pool = validate.count(pool, "pool", min=1)
-    for name, t in (("x", x), ("y", y)):
-        if not torch.is_tensor(t) or not t.is_floating_point():
-            raise validate.ArgumentTypeError(f"{name} must be a float tensor (B, C, H, W), got "
-                                             f"{validate._show(t)}")
-    if x.shape != y.shape or x.dim() != 4 or x.shape[2] % pool or x.shape[3] % pool:
-        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape with H and W divisible "
-                         f"by pool={pool}, got {tuple(x.shape)} and {tuple(y.shape)}")
-    d = F.avg_pool2d(x - y, pool) if pool > 1 else x - y
-    return d.flatten(1).norm(dim=1)
-
-
-def coarse_share(d: torch.Tensor, pool: int = 4) -> torch.Tensor:
-    """Share of the energy of changes or gradients d (B, C, H, W) in their pool x pool block
-    means, (B,) in [0, 1]: 1 for a change constant on each block, 0 for one that averages out
-    in every block (a pixel-level checkerboard). Perceptually aligned changes are coarse."""
-    blocks = pixel_distance(d, torch.zeros_like(d), pool) ** 2 * pool ** 2
-    return blocks / d.flatten(1).pow(2).sum(1).clamp_min(1e-24)
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
-    """Structural similarity (Wang et al., 2004) of image pairs, (B, C, H, W) in [0, 1] -> (B,).
-
-    A Gaussian window (``window`` pixels, ``sigma``) over each channel, no padding, the
-    constants (0.01)^2 and (0.03)^2 of the original paper; 1 means identical images. The
-    7-pixel window (scikit-image's default) suits 32x32 images.
-    """
-    window = validate.count(window, "window", min=1)
-    sigma = validate.real(sigma, "sigma", low=0.0, low_open=True)
-    validate.images(x, "x", allow_double=True)
-    validate.images(y, "y", allow_double=True)
-    if x.shape != y.shape or x.dim() != 4 or min(x.shape[2:]) < window:
-        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape, at least {window} "
-                         f"pixels a side, got {tuple(x.shape)} and {tuple(y.shape)}")
-    t = torch.arange(window, dtype=x.dtype, device=x.device) - (window - 1) / 2
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    g = (g[:, None] * g[None, :] / g.sum() ** 2).expand(x.shape[1], 1, window, window)
-
-    def blur(z):  # depthwise: each channel with the same window
-        return F.conv2d(z, g, groups=x.shape[1])
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
-
-
 def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Loss-gradient saliency (sec. 5.3; Tsipras et al., 2019): d CE(f(x), y) / dx, (B, C, H, W)."""
-    _check_model(model)
-    _check_images(x, "x", model)
-    validate.labels(y, len(x), model.head.out_features, "y")
+    """Loss-gradient saliency ∇_x CE(f(x), y) of a classifier, with the model frozen (sec. 5.3;
+    Tsipras et al., 2019): the map chapter 1 reads and g_G of :func:`reprtut.attribution.attribute`.
+
+    x: (B, C, H, W) in [0, 1]; y: (B,) labels. The cross-entropy is summed over the batch, so
+    each image's gradient is its own. Returns (B, C, H, W) on x's device; the model's mode
+    and parameters' requires_grad are restored.
+    """
+    check_batch(model, x, y)
     with frozen(model):
         grad, _ = input_gradient(model, x, y)
     return grad
-
-
-def signed_image(g: torch.Tensor, clip: float = 3.0) -> torch.Tensor:
-    """Signed maps (B, C, H, W) shown as images in [0, 1]: 0.5 + g / (2 clip std(g)), clipped,
-    per image (Tsipras et al.'s display of gradients: grey is 0)."""
-    clip = validate.real(clip, "clip", low=0.0, low_open=True)
-    if not torch.is_tensor(g) or g.dim() != 4 or not g.is_floating_point():
-        raise ValueError(f"g must be a float tensor (B, C, H, W), got {validate._show(g)}")
-    std = g.flatten(1).std(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return (0.5 + g / (2 * clip * std)).clamp(0, 1)

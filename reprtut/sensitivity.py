@@ -23,8 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import validate
-from .attacks import frozen, pgd
+from .attacks import pgd
 from .evaluate import Attack, _check_attack, _reals, perturb
+from .nn import check_batch, frozen, num_classes
 from .representation import _check_model, representation
 
 
@@ -38,7 +39,7 @@ def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
     is all zeros counts as not moved (its ratio is taken over max(||E(x)||, 1e-12)).
     """
     _check_model(model)
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     eps = validate.real(eps, "eps", low=0.0)
     _check_attack(attack)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, eps=eps, **kwargs) if eps > 0 else x
@@ -72,9 +73,9 @@ def gradient_landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     x: (N, C, H, W) in [0, 1], y: (N,) int64 in [0, K). Returns a float32 (K, K) tensor on the
     CPU; a row is NaN for a class with no image in x. K backward passes per batch.
     """
-    validate.batch(model, x, y)
+    check_batch(model, x, y)
     batch_size = validate.count(batch_size, "batch_size", min=1)
-    k = validate.num_classes(model, x)
+    k = num_classes(model, x)
     sums = torch.zeros(k, k, dtype=torch.float64)
     counts = torch.bincount(y.cpu(), minlength=k).double()
     with frozen(model):

@@ -8,11 +8,17 @@ far the numbers could move with another draw of images. Two intervals cover the 
   or n (Wilson, 1927; Brown, Cai and DasGupta, 2001);
 * :func:`mean_interval` -- Student's t interval of a mean, used on *paired* differences
   (the same targets measured under two models), which removes the variation between targets.
+
+Two values are then ordered only where their intervals do not overlap (:func:`order`);
+:func:`compare_proportions` does this for two proportions, such as the robust accuracies of
+two models, by their Wilson intervals. Each page words the outcome ("above", "stronger",
+"measurably closer") itself.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -61,3 +67,57 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two intervals (low, high) overlap: then the data do not order the two values."""
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+ORDERS = ("higher", "lower", "tied")
+
+
+def _interval(v, name: str) -> tuple[float, float]:
+    """An interval (low, high) with low <= high, or a number as the interval (v, v)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an interval (low, high) or a number, got {v!r:.80}")
+        lo, hi = (validate.real(e, f"{name}[{i}]", allow_inf=True) for i, e in enumerate(v))
+        if lo > hi:
+            raise ValueError(f"{name} must be an interval (low, high) with low <= high, got {v!r:.80}")
+        return lo, hi
+    v = validate.real(v, name, allow_inf=True)
+    return v, v
+
+
+def order(a, b) -> str:
+    """How an interval ``a`` = (low, high) lies against ``b`` (an interval, or a number such
+    as 0 for an interval of a difference): "higher" when all of ``a`` lies above ``b``,
+    "lower" when all of it lies below, "tied" when they :func:`overlap` (touching counts)."""
+    a, b = _interval(a, "a"), _interval(b, "b")
+    if overlap(a, b):
+        return "tied"
+    return "higher" if a[0] > b[1] else "lower"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two proportions compared by their intervals: ``order`` is "higher", "lower" or "tied"
+    (the first against the second, see :func:`order`); ``a`` and ``b`` are their intervals
+    (low, high), Python floats in [0, 1]."""
+
+    order: str
+    a: tuple[float, float]
+    b: tuple[float, float]
+
+
+def compare_proportions(a, b, n, n_b=None, confidence: float = 0.95) -> Comparison:
+    """Compare proportions ``a`` and ``b`` in [0, 1] (accuracies, success rates) measured on
+    ``n`` and ``n_b`` trials (``n_b`` defaults to ``n``) by their Wilson intervals.
+
+    Each proportion is turned back into a count, ``round(a * n)``. The order is "higher" or
+    "lower" only where the two intervals do not overlap, a test stricter than a test of the
+    difference at the same confidence: a verdict in the prose that it grants holds with a
+    margin. Returns a :class:`Comparison`.
+    """
+    a = validate.real(a, "a", low=0.0, high=1.0)
+    b = validate.real(b, "b", low=0.0, high=1.0)
+    n = validate.count(n, "n", min=1)
+    n_b = validate.count(n_b, "n_b", min=1, allow_none=True) or n
+    ci_a, ci_b = wilson(round(a * n), n, confidence), wilson(round(b * n_b), n_b, confidence)
+    return Comparison(order(ci_a, ci_b), ci_a, ci_b)

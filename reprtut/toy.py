@@ -8,19 +8,18 @@ lies 0.1 from every point; adversarial training with an l2 budget above 0.1 forb
 *tilts* the boundary towards the normal of the long direction (the paper's Figure 3).
 
 The points are not images (no [0, 1] box, two coordinates), so the toy has its own few-line
-training loop; its inner maximisation is the book's PGD step and l2 projection
-(:func:`reprtut.attacks.steepest`, :func:`reprtut.attacks.project`) without the box.
+training loop; its inner maximisation is the book's PGD loop (:func:`reprtut.attacks.pgd_steps`)
+in the l2 ball without the box, on the model frozen by :func:`reprtut.nn.frozen`.
 """
 
 from __future__ import annotations
-
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import validate
-from .attacks import norms
+from .attacks import pgd_steps
 
 MEAN = (1.2, 0.1)                                   # class 1 at +MEAN, class 0 at -MEAN
 COV = ((1.0, -0.01), (-0.01, 0.0002))               # shared covariance (appendix A.1)
@@ -59,14 +58,8 @@ def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps
 
 
 def _pgd(model, x, y, eps: float, steps: int) -> torch.Tensor:
-    delta = torch.zeros_like(x)
-    if eps == 0:
-        return x.clone()
-    for _ in range(steps):
-        d = delta.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(F.cross_entropy(model(x + d), y, reduction="sum"), d)
-        delta = norms.project(delta + 2.5 * eps / steps * norms.steepest(g, "l2"), eps, "l2")
-    return (x + delta).detach()
+    # The summed cross-entropy, so each point's gradient is its own; pgd_steps freezes the model.
+    return pgd_steps(model, x, y, eps=eps, norm="l2", steps=steps, random_start=False, box=None)
 
 
 def train(eps: float = 0.0, *, epochs: int = 10, batch_size: int = 64, steps: int = 7,
@@ -89,13 +82,7 @@ def train(eps: float = 0.0, *, epochs: int = 10, batch_size: int = 64, steps: in
         for i in range(0, len(x), batch_size):
             xb, yb = x[order[i:i + batch_size]], y[order[i:i + batch_size]]
             if eps > 0:
-                model.eval()
-                for p in model.parameters():
-                    p.requires_grad_(False)
                 xb = _pgd(model, xb, yb, eps, steps)
-                for p in model.parameters():
-                    p.requires_grad_(True)
-                model.train()
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,8 +14,7 @@ What is accepted:
   the dtype of what an attack returns, and ``x.float()`` says the same thing explicitly.
   uint8 images (0-255) are refused with a hint to divide by 255.
 * labels: an int64 tensor of shape (B,) with values in [0, K), K the model's number of
-  classes (read from the head's ``out_features`` where there is one, else from one forward
-  pass of a single image).
+  classes, which the caller passes (:func:`reprtut.nn.num_classes` reads it off a model).
 * real numbers: Python ints and floats, numpy scalars and 0-d tensors (not bools), finite
   unless ``allow_inf``; counts: Python or numpy integers (not bools).
 
@@ -196,27 +195,6 @@ def check_ranges(x: torch.Tensor | None, x_name: str = "x", *, y: torch.Tensor |
                              f"[{lo:.0f}, {hi:.0f}] (-1 and -100 are not labels)")
 
 
-def num_classes(model: nn.Module, x: torch.Tensor | None = None) -> int | None:
-    """Number of classes K of a classifier: its head's ``out_features`` when it has a linear
-    head, else the width of the logits of one image of ``x`` (one forward pass), else None."""
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear):
-        return head.out_features
-    if isinstance(head, nn.Sequential) and len(head) and isinstance(head[-1], nn.Linear):
-        return head[-1].out_features
-    inner = getattr(model, "model", None)  # wrappers such as masking.SaturatedLogits
-    if isinstance(inner, nn.Module) and inner is not model:
-        k = num_classes(inner, None)
-        if k is not None:
-            return k
-    if x is None:
-        return None
-    from .attacks.core import frozen
-    with torch.no_grad(), frozen(model):
-        out = model(x[:1])
-    return out.shape[-1] if out.dim() == 2 else None
-
-
 def labels(y, n: int, num_classes: int | None = None, name: str = "y", *,
            x_name: str = "x", check_range: bool = True) -> torch.Tensor:
     """``y`` if it is an int64 tensor of ``n`` class indices (shape (n,)) in [0, num_classes).
@@ -247,27 +225,25 @@ def same_device(name: str, t: torch.Tensor, like: torch.Tensor, like_name: str =
                          f"them to one device")
 
 
-def batch(model, x, y, *, x_name: str = "x", y_name: str = "y", classes: bool = True):
-    """Check a classifier's batch at once: ``model`` a module, ``x`` images, ``y`` labels of
-    x's length within the model's classes (when ``classes``). Returns (x, y)."""
-    module(model)
+def batch(x, y, *, x_name: str = "x", y_name: str = "y", in_channels: int | None = None,
+          num_classes: int | None = None, check_range: bool = True):
+    """Check a batch of images and labels at once: ``x`` images (with ``in_channels`` channels, when
+    given), ``y`` labels of x's length on x's device, in [0, num_classes) (>= 0 when
+    ``num_classes`` is None). ``check_range=False`` checks types and shapes only, without
+    reading from the device. Returns (x, y). :func:`reprtut.nn.check_batch` reads the model's
+    channels and classes and passes them here."""
     images(x, x_name, check_range=False)
     labels(y, x.shape[0], None, y_name, x_name=x_name, check_range=False)
     same_device(y_name, y, x, x_name)
-    channels(model, x, x_name)
-    k = num_classes(model, x) if classes else None
-    check_ranges(x, x_name, y=y, num_classes=k, y_name=y_name)  # one read from the device
+    channels(x, in_channels, x_name)
+    if check_range:
+        check_ranges(x, x_name, y=y, num_classes=num_classes, y_name=y_name)  # one read
     return x, y
 
 
-def channels(model: nn.Module, x: torch.Tensor, name: str = "x") -> None:
-    """Raise when ``x`` has another number of channels than the model's input normalisation
-    (the first layer of every reprtut classifier) expects; silent for other models."""
-    from .models import Normalize
-    for m in model.modules():
-        if isinstance(m, Normalize):
-            c = m.mean.numel()
-            if x.shape[1] != c:
-                raise ValueError(f"{name} has {x.shape[1]} channels, but the model takes {c}-channel "
-                                 f"images; got shape {tuple(x.shape)}")
-            return
+def channels(x: torch.Tensor, expected: int | None, name: str = "x") -> None:
+    """Raise when the image batch ``x`` has another number of channels than ``expected``
+    (a model's, from :func:`reprtut.nn.input_channels`); silent when ``expected`` is None."""
+    if expected is not None and x.shape[1] != expected:
+        raise ValueError(f"{name} has {x.shape[1]} channels, but the model takes {expected}-channel "
+                         f"images; got shape {tuple(x.shape)}")

@@ -218,6 +218,14 @@ def evaluate_cases(model, x, y) -> list[Case]:
     for label, yb in bad_labels(y):
         _case(cases, "evaluate", "accuracy_over_iterations", "y", label, it, model, x, yb, eps=0.1,
               steps=2, step_size=0.05)
+    if hasattr(ev, "stroke_energy_share"):
+        for label, xb in bad_images(x)[:6]:
+            _case(cases, "evaluate", "stroke_energy_share", "x", label, ev.stroke_energy_share, x, xb)
+        for label, g in [("wrong shape", x[:1]), ("int", x.long()), ("list", x.tolist())]:
+            _case(cases, "evaluate", "stroke_energy_share", "grad", label, ev.stroke_energy_share, g, x)
+        for label, v in [("1", 1.0), ("-0.1", -0.1), ("NaN", NAN), ("str", "0.1")]:
+            _case(cases, "evaluate", "stroke_energy_share", "threshold", label, ev.stroke_energy_share,
+                  x, x, v)
     return cases
 
 
@@ -238,6 +246,14 @@ def representation_cases(model, x, y) -> list[Case]:
     for label, v in [("0", 0.0), ("-1", -1.0), ("NaN", NAN), ("str", "1")]:
         _case(cases, "representation", "invert", "eps", label, rep.invert, model, x, r,
               **{**kw, "eps": v})
+    if hasattr(rep, "match"):
+        for label, xb in bad_images(x)[:6]:
+            _case(cases, "representation", "match", "x1", label, rep.match, model, xb, x, eps=1.0, steps=2)
+            _case(cases, "representation", "match", "x2", label, rep.match, model, x, xb, eps=1.0, steps=2)
+        for label, v in [("0", 0.0), ("inf", INF), ("NaN", NAN), ("str", "1")]:
+            _case(cases, "representation", "match", "eps", label, rep.match, model, x, x, eps=v, steps=2)
+        for label, v in BAD_STEPS:
+            _case(cases, "representation", "match", "steps", label, rep.match, model, x, x, eps=1.0, steps=v)
     for label, v in BAD_STEPS:
         _case(cases, "representation", "maximize", "steps", label, rep.maximize, model, x, 0,
               **{**kw, "steps": v})
@@ -308,6 +324,17 @@ def masking_cases(model, x, y) -> list[Case]:
               large_eps=v, steps=2, queries=5)
     for label, v in [("0", 0.0), ("NaN", NAN), ("str", "1000")]:
         _case(cases, "masking", "SaturatedLogits", "scale", label, mk.SaturatedLogits, model, v)
+    if hasattr(mk, "softmax_saturation"):
+        f = mk.softmax_saturation
+        for label, v in BAD_EPS[:4]:
+            _case(cases, "masking", "softmax_saturation", "eps", label, f, model, x, y, **{**kw, "eps": v})
+        for label, xb in bad_images(x)[:5]:
+            _case(cases, "masking", "softmax_saturation", "x", label, f, model, xb, y, **kw)
+        for param in ("n", "autoattack_n", "square_n"):
+            for label, v in [("-1", -1), ("2.5", 2.5), ("len(x) + 1", len(x) + 1)]:
+                _case(cases, "masking", "softmax_saturation", param, label, f, model, x, y, **kw, **{param: v})
+        for label, v in BAD_COUNT:
+            _case(cases, "masking", "softmax_saturation", "queries", label, f, model, x, y, **kw, queries=v)
     return cases
 
 
@@ -493,6 +520,12 @@ def chapters_5_to_7_cases(model, x, y) -> list[Case]:
     for label, v in [("wrong length", y20[:5]), ("-1", y20 - 1), ("float", y20.float())]:
         _case(cases, "low_rank_analysis", "max_margin", "y_train", label, lra.max_margin, A, v)
     _case(cases, "low_rank_analysis", "rho", "x_adv", "wrong shape", lra.rho, x[:1], x)
+    if hasattr(lra, "median_fooling_rho"):
+        _case(cases, "low_rank_analysis", "median_fooling_rho", "x_adv", "wrong shape",
+              lra.median_fooling_rho, model, x, y, x[:1])
+        for label, yb in bad_labels(y):
+            _case(cases, "low_rank_analysis", "median_fooling_rho", "y", label, lra.median_fooling_rho,
+                  model, x, yb, x)
     _case(cases, "low_rank_analysis", "activations", "layer", "nope", lra.activations, model, x, "nope")
     W = torch.eye(8)
     for label, v in [("0", 0), ("9", 9), ("2.5", 2.5), ("str", "2")]:

@@ -3,6 +3,8 @@ torchattacks, an independent implementation, on the same trained models."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torchattacks
@@ -135,3 +137,46 @@ def test_bad_inputs_raise_clear_errors(tiny_model, x, y, match):
     for attack in (fgsm, pgd):
         with pytest.raises(ValueError, match=match):
             attack(tiny_model, x, y, eps=0.1)
+
+
+@pytest.mark.parametrize("field, value", [("eps", -0.1), ("eps", float("nan")), ("eps", "0.3"),
+                                          ("norm", "l3"), ("norm", None), ("steps", 0),
+                                          ("steps", 2.5), ("step_size", 0.0), ("step_size", -1.0),
+                                          ("loss", "cw"), ("loss", "ce")])
+def test_threat_refuses_bad_fields_naming_field_and_value(field, value):
+    with pytest.raises((ValueError, TypeError), match=rf"^{field}\b.*{re.escape(str(value))}"):
+        rt.attacks.Threat(**{"eps": 0.3, field: value})
+
+
+def test_threat_defaults_and_step_size():
+    t = rt.attacks.Threat(0.3)
+    assert (t.norm, t.steps, t.step_size, t.loss) == ("linf", 10, None, "xent")
+    assert t.alpha == 2.5 * 0.3 / 10  # Madry et al.'s rule, bit for bit
+    assert rt.attacks.Threat(0.3, steps=3, step_size=0.15).alpha == 0.15
+    assert rt.attacks.Threat(0.3, loss="margin").loss_fn is rt.attacks.margin_loss_sum
+    # Stored as Python numbers: hashable, and asdict gives JSON for cache keys.
+    import dataclasses, json, numpy as np
+    t = rt.attacks.Threat(np.float32(0.5), "l2", np.int64(4))
+    assert type(t.eps) is float and type(t.steps) is int
+    assert hash(t) == hash(rt.attacks.Threat(0.5, "l2", 4))
+    assert json.loads(json.dumps(dataclasses.asdict(t))) == {
+        "eps": 0.5, "norm": "l2", "steps": 4, "step_size": None, "loss": "xent"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.eps = 1.0
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 0.1), ("linf", 1.0), ("l2", 2.0), ("l1", 10.0)])
+@pytest.mark.parametrize("loss", ["xent", "margin"])
+def test_threat_perturb_stays_in_ball_and_box_and_is_pgd(tiny_model, norm, eps, loss):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 28, 28, generator=g)
+    x[:2] = x[:2].round()
+    y = torch.randint(0, 10, (8,), generator=g)
+    t = rt.attacks.Threat(eps, norm, steps=3, loss=loss)
+    torch.manual_seed(1)
+    x_adv = t.perturb(tiny_model, x, y)
+    _inside(x, x_adv, eps, norm)
+    torch.manual_seed(1)
+    ref = pgd(tiny_model, x, y, eps=eps, norm=norm, steps=3, step_size=2.5 * eps / 3,
+              loss_fn=t.loss_fn)
+    assert torch.equal(x_adv, ref), "perturb is PGD with the threat's budget and random start"

@@ -126,3 +126,19 @@ def test_colab_links_of_the_built_site_open_existing_notebooks(tmp_path):
         for link in links:
             assert link.endswith(".ipynb"), f"Colab cannot open {link}"
             assert (ROOT / link).is_file(), f"the Colab button of {page.name} opens {link}, which does not exist"
+
+
+def test_colab_installs_the_version_the_page_belongs_to():
+    """The version lives in pyproject.toml; the package reports it, and every page's Colab cell
+    installs that release (a tag ``v<version>``), not the repository's moving main branch."""
+    import tomllib
+
+    import reprtut
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert reprtut.__version__ == version
+    pin = f'"reprtut @ git+https://github.com/reprtut/reprtut@v{version}"'
+    for md in _chapters():
+        installs = [line for line in md.read_text().splitlines() if "pip install" in line and "reprtut" in line]
+        assert installs and all(pin in line for line in installs), (
+            f"{md.name} installs {installs} on Colab; it must install {pin}")

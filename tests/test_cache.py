@@ -185,3 +185,66 @@ def test_an_epoch_without_steps_is_refused(monkeypatch, tmp_path):
     loader = rt.data.TensorLoader(rt.data.load("mnist", "train", n=40), 64, drop_last=True, device="cpu")
     with pytest.raises(ValueError, match="zero steps.*batch_size=64"):
         rt.train.fit(objective, loader, TrainConfig(epochs=1, batch_size=64), progress=False)
+
+
+# ------------------------------------------------------------------ specs that start from others
+
+def test_init_is_trained_first_copied_and_frozen(monkeypatch, tmp_path):
+    """A spec with init=base, load and freeze of "features" gets base's feature map, frozen
+    (no gradients, eval mode while the rest trains), and a head of its own."""
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    base = _spec(name="base")
+    child = _spec(name="child", init=base, load=("features",), freeze=("features",))
+    assert child.key() != _spec(name="child", init=_spec(name="other"), load=("features",),
+                                freeze=("features",)).key(), "the key covers the nested init"
+    out = rt.cache.get(child, device="cpu", progress=False)
+    src = rt.cache.get(base, device="cpu", progress=False).model
+    assert all(torch.equal(a, b) for a, b in zip(src.features.state_dict().values(),
+                                                 out.model.features.state_dict().values()))
+    assert not torch.equal(src.head.weight, out.model.head.weight)
+    assert not any(p.requires_grad for p in out.model.features.parameters())
+    assert all(p.requires_grad for p in out.model.head.parameters())
+    out.objective.train()
+    assert not any(m.training for m in out.model.features.modules()) and out.model.head.training
+    with rt.nn.frozen(out.model):  # a frozen block gives each layer its own mode back
+        pass
+    assert not out.model.features.training and out.model.head.training
+
+
+def test_init_is_resolved_before_the_spec_takes_its_lock(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    held, nested = [], []
+    real_lock = rt.cache.FileLock
+
+    class Recording:
+        def __init__(self, path):
+            self.path, self.lock = path, real_lock(path)
+
+        def __enter__(self):
+            if held:
+                nested.append((held[-1], self.path))
+            held.append(self.path)
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            held.pop()
+            return self.lock.__exit__(*exc)
+
+    monkeypatch.setattr(rt.cache, "FileLock", Recording)
+    child = _spec(name="child", init=_spec(name="base"))   # the whole model is copied
+    out = rt.cache.get(child, device="cpu", progress=False)
+    assert nested == [], f"a lock was taken while another was held: {nested}"
+    assert len(out.history["test_acc"]) == 1
+
+
+def test_init_weights_must_fit(monkeypatch, tmp_path):
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    wide = _spec(name="wide", arch_kwargs={"width": 8, "hidden": 16})
+    with pytest.raises(ValueError, match="do not fit"):
+        rt.cache.get(_spec(name="child", init=wide), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="name no parameters"):
+        rt.cache.build(_spec(freeze=("feature",)))
+    with pytest.raises(ValueError, match="init is None"):
+        _spec(load=("features",))
+    with pytest.raises(TypeError, match="ModelSpec"):
+        _spec(init={"name": "base"})

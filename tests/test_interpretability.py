@@ -71,15 +71,15 @@ def test_scores_are_areas_relative_to_the_random_baseline():
     assert mu["kar"]["G"] == pytest.approx(0.15)
 
 
-def test_cw_margin_and_pgd_inner_option_keep_old_cache_keys():
+def test_cw_margin_and_pgd_loss_option_keep_old_cache_keys():
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])
     assert margin_loss_sum(logits, torch.tensor([0, 2])).item() == pytest.approx(-1.0 + 2.0)
-    assert "inner" not in R.mnist_pgd().method_kwargs  # defaults unchanged: same keys
-    assert "inner" not in R.interp_mnist("l2", 1.0).method_kwargs
-    assert R.interp_mnist("l2", 1.0, inner="cw").method_kwargs["inner"] == "cw"
-    with pytest.raises(ValueError, match="inner"):
+    assert "loss" not in R.mnist_pgd().method_kwargs  # defaults unchanged: same keys
+    assert "loss" not in R.interp_mnist("l2", 1.0).method_kwargs
+    assert R.interp_mnist("l2", 1.0, loss="margin").method_kwargs["loss"] == "margin"
+    with pytest.raises(ValueError, match="loss"):
         rt.methods.build("pgd", rt.models.build("mnist_cnn", "mnist", width=2, hidden=4),
-                         eps=1.0, inner="hinge")
+                         eps=1.0, loss="hinge")
 
 
 def test_vaegan_objective_has_three_optimizers_and_projects_to_images():
@@ -169,7 +169,7 @@ def test_accuracy_and_interpretability_are_negatively_correlated(mnist_test):
     μ_ROAR and μ_KAR of g_G (the chapter's six models, its criterion)."""
     x, y = mnist_test
     specs = [R.interp_mnist()] + [R.interp_mnist(n, e) for n in ("l2", "linf") for e in R.interp_eps(n)]
-    specs.append(R.interp_mnist("l2", R.interp_eps("l2")[-1], inner="cw"))
+    specs.append(R.interp_mnist("l2", R.interp_eps("l2")[-1], loss="margin"))
     acc = [rt.evaluate.accuracy(_model(s), x, y) for s in specs]
     mus = [_mu(s) for s in specs]
     for mode in ("roar", "kar"):

@@ -4,6 +4,7 @@ each claim is also shown to fail on a broken variant."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -13,14 +14,12 @@ import reprtut as rt
 from reprtut import low_rank_analysis as lra
 from reprtut.attacks import deepfool, iter_fgsm
 from reprtut.methods.base import register
-from reprtut.methods.low_rank import LowRank, capture, nystrom_project, svd_project
+from reprtut.methods.low_rank import LowRank, nystrom_project, svd_project
+from reprtut.nn import capture
 
 
 def _spsd(m: int = 256, r: int = 10, noise: float = 1e-3, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    U = torch.linalg.qr(torch.randn(m, m, generator=g))[0]
-    lam = torch.cat([torch.linspace(10, 1, r), noise * torch.rand(m - r, generator=g)])
-    return (U * lam) @ U.T
+    return lra.spsd(m, r, noise, generator=torch.Generator().manual_seed(seed))
 
 
 def _psd(W, tol=1e-6):
@@ -31,6 +30,19 @@ def _psd(W, tol=1e-6):
 
 def _rel(a, b):
     return ((a - b).norm() / b.norm()).item()
+
+
+def test_spsd_has_the_spectrum_it_promises():
+    W = _spsd(64, r=5, noise=1e-3)
+    torch.testing.assert_close(W, W.T, atol=1e-5, rtol=0)
+    lam = torch.linalg.eigvalsh(W.double()).flip(0)
+    torch.testing.assert_close(lam[:5], torch.linspace(10, 1, 5, dtype=torch.float64), atol=1e-4, rtol=0)
+    assert lam[5:].max() < 1e-3 and lam[5:].min() > -1e-4
+    assert torch.equal(_spsd(64, 5, seed=1), _spsd(64, 5, seed=1)) and not torch.equal(_spsd(64, 5), _spsd(64, 5, seed=1))
+    for kwargs, match in [({"m": 0}, r"\bm\b"), ({"m": 8, "r": 9}, r"\br\b"), ({"m": 16, "tail": -1.0}, "tail"),
+                          ({"m": 16, "generator": 0}, "generator")]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            lra.spsd(**kwargs)
 
 
 def test_svd_projection_is_the_best_rank_r_matrix():
@@ -95,6 +107,28 @@ def test_pretraining_switch_waits_for_the_target_accuracy():
     assert LowRank(model, pretrain_acc=0.0).lr_on.item() == 1.0
 
 
+def test_median_fooling_rho_counts_only_the_examples_the_attack_fools(tiny_model):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 1, 28, 28, generator=g)
+    pred = rt.evaluate.predict(tiny_model, x).argmax(1)
+    y = pred.clone()
+    y[:4] = (pred[:4] + 1) % 10                              # 4 examples the model gets wrong
+    x_adv = (x + 0.5 * torch.rand(x.shape, generator=g)).clamp(0, 1)
+    x_adv[8:] = x[8:]                                        # these are not moved, hence not fooled
+    fooled = (pred == y) & (rt.evaluate.predict(tiny_model, x_adv).argmax(1) != y)
+    got = lra.median_fooling_rho(tiny_model, x, y, x_adv)
+    if fooled.any():
+        assert got == pytest.approx(lra.rho(x_adv, x)[fooled].median().item())
+        # the unmoved and the misclassified examples would pull the median down (rho 0, or the
+        # rho of a perturbation that fooled nothing)
+        assert got != pytest.approx(lra.rho(x_adv, x).median().item())
+    assert math.isnan(lra.median_fooling_rho(tiny_model, x, y, x))  # nothing fooled
+    with pytest.raises(ValueError, match="x_adv"):
+        lra.median_fooling_rho(tiny_model, x, y, x_adv[:3])
+    with pytest.raises(ValueError, match=r"\by\b"):
+        lra.median_fooling_rho(tiny_model, x, y[:3], x_adv)
+
+
 def test_appendix_a_relu_raises_the_rank():
     A = torch.tensor([[1.0, -1, 1], [-1, 1, -1]])
     assert torch.linalg.matrix_rank(A).item() == 1
@@ -130,9 +164,7 @@ def test_lr_raises_vr_k_at_equal_accuracy(cifar):
 
 
 def _deepfool_rho(model, x, y):
-    x_adv = rt.evaluate.perturb(model, x, y, deepfool, candidates=4)
-    ok = (rt.evaluate.predict(model, x).argmax(1) == y) & (rt.evaluate.predict(model, x_adv).argmax(1) != y)
-    return lra.rho(x_adv, x)[ok].median().item()
+    return lra.median_fooling_rho(model, x, y, rt.evaluate.perturb(model, x, y, deepfool, candidates=4))
 
 
 def _ifgsm_rho(model, x, y):

@@ -15,6 +15,7 @@ import torch.nn.functional as nnf
 
 import reprtut as rt
 from reprtut import derived
+from reprtut import perceptual_analysis as pa
 from reprtut.methods import perceptual as pr
 
 STANDIN = "flanked_mnist_centre"
@@ -150,7 +151,7 @@ def test_frozen_transfer_trains_only_the_new_classifier(tmp_path, monkeypatch):
     source = rt.cache.ModelSpec(name="src", dataset="flanked_mnist_left", arch="perceptual_svhn",
                                 method="perceptual", method_kwargs={"lam": 0.1}, train=cfg,
                                 n_train=256, n_eval=64)
-    spec = pr.transfer_spec(source, "flanked_mnist_right", cfg, n_train=256, n_eval=64)
+    spec = rt.recipes.transfer_spec(source, "flanked_mnist_right", cfg, n_train=256, n_eval=64)
     src = rt.cache.get(source, device="cpu", progress=False).model
     out = rt.cache.get(spec, device="cpu", progress=False)
     for a, b in zip(src.F.state_dict().values(), out.model.F.state_dict().values()):
@@ -163,11 +164,11 @@ def test_frozen_transfer_trains_only_the_new_classifier(tmp_path, monkeypatch):
 def test_transfer_spec_checks_the_target():
     source = rt.recipes.supervised("flanked_mnist_left")
     with pytest.raises(ValueError, match="unknown target"):
-        pr.transfer_spec(source, "nope", source.train)
+        rt.recipes.transfer_spec(source, "nope", source.train)
     with pytest.raises(ValueError, match="differ"):
-        pr.transfer_spec(source, "mnist", source.train)
+        rt.recipes.transfer_spec(source, "mnist", source.train)
     with pytest.raises(ValueError, match="ModelSpec"):
-        pr.spec_from_dict({"name": "x"})
+        rt.cache.ModelSpec(name="x", dataset="mnist", arch="mnist_cnn", init={"name": "x"})
 
 
 # ------------------------------------------------------------------------------ derived data
@@ -242,23 +243,23 @@ def test_balanced_celeba_subset_from_attributes(monkeypatch):
 
 def test_chapter_uses_real_data_when_available_and_the_stand_in_otherwise(monkeypatch):
     monkeypatch.setattr(rt.data, "available", lambda name, download=False: name == "mnist")
-    assert rt.recipes.attention_dataset() == STANDIN
-    assert rt.recipes.transfer_family() == ("flanked_mnist", derived.FLANKED_TASKS)
+    assert rt.derived.attention_dataset() == STANDIN
+    assert rt.derived.transfer_family() == ("flanked_mnist", derived.FLANKED_TASKS)
     monkeypatch.setattr(rt.data, "available", lambda name, download=False: True)
-    assert rt.recipes.attention_dataset() == "svhn"
-    assert rt.recipes.transfer_family() == ("celeba", ("eyeglasses", "smile", "gender"))
+    assert rt.derived.attention_dataset() == "svhn"
+    assert rt.derived.transfer_family() == ("celeba", ("eyeglasses", "smile", "gender"))
 
 
 def test_region_errors_separate_centre_and_sides():
     x = torch.zeros(2, 1, 32, 32)
     x_hat = x.clone()
     x_hat[..., :4] = 0.5
-    centre_err, side_err = pr.region_errors(x, x_hat, derived.CENTRE_COLS)
+    centre_err, side_err = pa.region_errors(x, x_hat, derived.CENTRE_COLS)
     assert centre_err == 0 and side_err == pytest.approx(0.25 * 4 / 18)
     with pytest.raises(ValueError, match="both sides|columns"):
-        pr.region_errors(x, x_hat, slice(0, 32))
+        pa.region_errors(x, x_hat, slice(0, 32))
     with pytest.raises(ValueError, match="shape"):
-        pr.region_errors(x, x_hat[:1], derived.CENTRE_COLS)
+        pa.region_errors(x, x_hat[:1], derived.CENTRE_COLS)
 
 
 # ------------------------------------------------------------------------------ the science
@@ -284,7 +285,7 @@ def test_reconstruction_error_falls_as_lambda_grows(sweep, standin_test):
     """
     x, _ = standin_test
     lams = sorted(sweep)
-    rec = [pr.reconstruction_error(x, pr.perceive(sweep[lam], x)).mean().item() for lam in lams]
+    rec = [pr.reconstruction_error(x, pa.perceive(sweep[lam], x)).mean().item() for lam in lams]
     for a, b in zip(rec, rec[1:]):
         assert b < 1.1 * a, f"reconstruction error grew with λ: {dict(zip(lams, rec))}"
     assert rec[-1] < 0.5 * rec[0], dict(zip(lams, rec))
@@ -300,8 +301,8 @@ def test_side_centre_error_ratio_is_larger_at_small_lambda(sweep, standin_test):
     """
     x, _ = standin_test
     lams = sorted(sweep)
-    small = pr.attention_ratio(sweep[lams[0]], x, derived.CENTRE_COLS)
-    large = pr.attention_ratio(sweep[lams[-1]], x, derived.CENTRE_COLS)
+    small = pa.attention_ratio(sweep[lams[0]], x, derived.CENTRE_COLS)
+    large = pa.attention_ratio(sweep[lams[-1]], x, derived.CENTRE_COLS)
     assert small > 1.5, small                  # the small-λ latent forgets the sides
     assert small > large + 0.5, (small, large)
 
@@ -316,7 +317,7 @@ def test_sgd_at_tiny_lambda_leaves_the_decoder_untrained_adam_does_not(sweep, st
     rec_mean = pr.reconstruction_error(x, x.mean(0, keepdim=True)).mean().item()
 
     def rec(model):
-        return pr.reconstruction_error(x, pr.perceive(model, x)).mean().item()
+        return pr.reconstruction_error(x, pa.perceive(model, x)).mean().item()
 
     sgd_tiny = rt.cache.get(rt.recipes.perceptual_sgd(tiny, STANDIN), device="cpu", progress=False).model
     sgd_mid = rt.cache.get(rt.recipes.perceptual_sgd(0.1, STANDIN), device="cpu", progress=False).model
@@ -342,12 +343,12 @@ def test_clean_classifier_reads_the_adversarial_class_in_the_perception(
     """
     x, y = mnist_test[0][:500], mnist_test[1][:500]
     torch.manual_seed(0)
-    x_adv = rt.attacks.pgd(mnist_perceptual, x, y, eps=pr.ATTACK_EPS["mnist"], steps=pr.ATTACK_STEPS)
+    x_adv = rt.attacks.pgd(mnist_perceptual, x, y, eps=pa.ATTACK_EPS["mnist"], steps=pa.ATTACK_STEPS)
     pred = rt.evaluate.predict(mnist_perceptual, x).argmax(1)
     pred_adv = rt.evaluate.predict(mnist_perceptual, x_adv).argmax(1)
     fooled = (pred == y) & (pred_adv != y)
     assert fooled.float().mean() > 0.8  # the attack works on this undefended model
-    agree = pr.perception_agreement(mnist_perceptual, mnist_standard, x_adv)[fooled].float().mean()
+    agree = pa.perception_agreement(mnist_perceptual, mnist_standard, x_adv)[fooled].float().mean()
     direct = (rt.evaluate.predict(mnist_standard, x_adv).argmax(1) == pred_adv)[fooled].float().mean()
     assert agree > 0.6, agree.item()
     assert agree > direct + 0.25, (agree.item(), direct.item())
@@ -362,9 +363,9 @@ def test_perceptual_features_transfer_better_than_supervised_ones():
     """
     targets = {t: f"flanked_mnist_{t}" for t in derived.FLANKED_TASKS}
     lam = rt.recipes.transfer_lambda("flanked_mnist")
-    supervised = pr.transfer_matrix({t: rt.recipes.supervised(d) for t, d in targets.items()},
+    supervised = pa.transfer_matrix({t: rt.recipes.supervised(d) for t, d in targets.items()},
                                     targets, rt.recipes.transfer)
-    perceptual = pr.transfer_matrix({t: rt.recipes.perceptual(lam, d) for t, d in targets.items()},
+    perceptual = pa.transfer_matrix({t: rt.recipes.perceptual(lam, d) for t, d in targets.items()},
                                     targets, rt.recipes.transfer)
     off = ~torch.eye(3, dtype=torch.bool)
     assert (supervised.diagonal() > 0.85).all() and (perceptual.diagonal() > 0.8).all()

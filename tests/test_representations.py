@@ -207,6 +207,34 @@ def test_saliency_is_the_loss_gradient(net, images):
     torch.testing.assert_close(rep.signed_image(torch.zeros(1, 3, 4, 4)), torch.full((1, 3, 4, 4), 0.5))
 
 
+def test_match_moves_x1_towards_x2s_representation_within_eps(net, images):
+    x1, x2 = images[:3], images[3:]
+    x1p, rho = rep.match(net, x1, x2, eps=0.5, steps=20)
+    _inside(x1, x1p, 0.5)
+    assert rho.shape == (3,) and (rho < 1).all() and (rho >= 0).all()
+    r1, r2 = rep.representation(net, x1), rep.representation(net, x2)
+    want = (rep.representation(net, x1p) - r2).norm(dim=1) / (r1 - r2).norm(dim=1)
+    torch.testing.assert_close(rho, want)
+    # the same optimisation as invert from x1 with the default step size 2.5 eps / steps
+    torch.testing.assert_close(x1p, rep.invert(net, x1, r2, eps=0.5, steps=20, step_size=2.5 * 0.5 / 20))
+    # a larger ball leaves less of the distance
+    _, rho_large = rep.match(net, x1, x2, eps=4.0, steps=20)
+    assert rho_large.mean() < rho.mean()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eps": 0.0}, "eps"), ({"eps": float("inf")}, "eps"), ({"steps": 0}, "steps"),
+    ({"step_size": -1.0}, "step_size"),
+])
+def test_match_names_its_bad_arguments(net, images, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        rep.match(net, images[:3], images[3:], **{"eps": 0.5, "steps": 2, **kwargs})
+    with pytest.raises(ValueError, match="x2 must have the shape of x1"):
+        rep.match(net, images[:3], images[3:5], eps=0.5, steps=2)
+    with pytest.raises(ValueError, match="x1"):
+        rep.match(net, images[:3] * 2, images[3:], eps=0.5, steps=2)
+
+
 def test_budget_scales_the_papers_settings():
     for tool in ("maximize", "invert", "interpolate", "add_feature", "accentuate"):
         b = rep.budget(tool)
@@ -292,11 +320,9 @@ def match_within_eps(cifar, seed: int, eps: float, n: int = 16, steps: int = 40)
     x1, x2 = cifar["x"][perm[:n]], cifar["x"][perm[n:2 * n]]
     out = {}
     for name in ("standard", "robust"):
-        f = cifar[name]
-        r1, r2 = rep.representation(f, x1), rep.representation(f, x2)
-        x1p = rep.invert(f, x1, r2, eps=eps, steps=steps, step_size=2.5 * eps / steps)
+        x1p, rho = rep.match(cifar[name], x1, x2, eps=eps, steps=steps)
         _inside(x1, x1p, eps)
-        out[name] = ((rep.representation(f, x1p) - r2).norm(dim=1) / (r1 - r2).norm(dim=1)).mean().item()
+        out[name] = rho.mean().item()
     return out
 
 

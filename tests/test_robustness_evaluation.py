@@ -68,6 +68,75 @@ def test_robust_model_needs_larger_minimum_perturbations(mnist_standard, mnist_r
         assert (res[name].rho * rt.attacks.norm_of(x, "l2") - res[name].norm).abs()[res[name].fooled].max() < 1e-4
 
 
+def test_sweep_runs_minimum_perturbation_attacks_once_and_reads_the_curve_off(mnist_standard, data):
+    x, y = data
+    grid = [0, 1, 2, 5]
+    curves = rt.evaluate.sweep(mnist_standard, x, y, {"DDN": (ddn, grid, {"steps": 20}),
+                                                      "PGD-l2": (pgd, grid, {"norm": "l2", "steps": 5})})
+    assert list(curves) == ["DDN", "PGD-l2"]
+    for c in curves.values():
+        assert c["eps"] == [0.0, 1.0, 2.0, 5.0] and len(c["accuracy"]) == len(grid)
+        assert c["auc"] == pytest.approx(normalized_auc(grid, c["accuracy"]))
+        assert c["accuracy"][0] == pytest.approx(rt.evaluate.accuracy(mnist_standard, x, y))
+    mp = rt.evaluate.min_perturbation(mnist_standard, x, y, ddn, steps=20)  # deterministic
+    assert curves["DDN"]["accuracy"] == mp.accuracy_at(grid)
+    assert torch.equal(curves["DDN"]["min_perturbation"].norm, mp.norm)
+    assert "min_perturbation" not in curves["PGD-l2"]
+    # A DDN run once, unbounded, is not PGD: had sweep passed each eps to DDN (eps=0 returns x
+    # unchanged), its curve would be flat at the clean accuracy.
+    assert curves["DDN"]["accuracy"][-1] < curves["DDN"]["accuracy"][0] - 0.5
+
+
+@pytest.mark.parametrize("attacks, match", [
+    ({}, "attacks must be a non-empty dict"),
+    ({"PGD": (pgd, [0, 0.1])}, r"attacks\['PGD'\] must be a tuple"),
+    ({"PGD": ("pgd", [0, 0.1], {})}, "attack must be a function"),
+    ({"PGD": (pgd, [0, -0.1], {})}, r"eps_values\[1\]"),
+])
+def test_sweep_rejects_bad_entries_before_attacking(tiny_model, attacks, match):
+    x, y = torch.rand(2, 1, 28, 28), torch.tensor([3, 7])
+    with pytest.raises((ValueError, TypeError), match=match):
+        rt.evaluate.sweep(tiny_model, x, y, attacks)
+
+
+# --------------------------------------------------------- where the loss gradient points
+
+def test_stroke_energy_share_of_known_gradients():
+    x = torch.zeros(2, 1, 4, 4)
+    x[:, :, 1:3, 1:3] = 0.8                                      # a 2x2 "stroke": 4 of 16 pixels
+    on = (x > 0.1).float()
+    assert rt.evaluate.stroke_energy_share(on * 3.0, x) == pytest.approx(1.0)
+    assert rt.evaluate.stroke_energy_share(1 - on, x) == pytest.approx(0.0)
+    assert rt.evaluate.stroke_energy_share(torch.ones_like(x), x) == pytest.approx(4 / 16)
+    # the share is per image, then averaged; and the threshold decides what a stroke is
+    g = torch.stack([on[0], torch.ones_like(x[0])])
+    assert rt.evaluate.stroke_energy_share(g, x) == pytest.approx((1 + 4 / 16) / 2)
+    assert rt.evaluate.stroke_energy_share(torch.ones_like(x), x, threshold=0.9) == 0.0
+
+
+def test_robust_gradients_put_more_energy_on_the_strokes(mnist_standard, mnist_robust, data):
+    x, y = data
+    share = {name: rt.evaluate.stroke_energy_share(rt.representation.saliency(m, x, y), x)
+             for name, m in (("standard", mnist_standard), ("robust", mnist_robust))}
+    assert share["robust"] > share["standard"] + 0.2, share
+    # Broken variant: the gradient of another image carries no information on x's strokes.
+    g = rt.representation.saliency(mnist_robust, x, y)
+    assert rt.evaluate.stroke_energy_share(g.roll(1, 0), x) < share["robust"] - 0.2, share
+
+
+@pytest.mark.parametrize("grad, x, threshold, match", [
+    (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 5), 0.1, "grad must be a float tensor of x's shape"),
+    (torch.ones(2, 1, 4, 4, dtype=torch.int64), torch.zeros(2, 1, 4, 4), 0.1, "grad must be"),
+    ("grad", torch.zeros(2, 1, 4, 4), 0.1, "grad must be"),
+    (torch.ones(2, 1, 4, 4), torch.full((2, 1, 4, 4), 2.0), 0.1, "x"),
+    (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4), 1.0, "threshold"),
+    (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 4), "0.1", "threshold"),
+])
+def test_stroke_energy_share_names_its_bad_arguments(grad, x, threshold, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        rt.evaluate.stroke_energy_share(grad, x, threshold)
+
+
 # ------------------------------------------------------------------ white box, black box
 
 def test_transfer_from_a_standard_surrogate_is_weaker(mnist_standard, mnist_robust, data):
@@ -118,6 +187,32 @@ def test_checklist_flags_a_masked_model_and_passes_a_robust_one(mnist_standard, 
     for name in ("black-box weaker than white-box", "gradient-free weaker than gradient",
                  "iterative >= single-step", "accuracy -> 0 as eps grows"):
         assert robust[name].passed, robust[name]
+
+
+def test_softmax_saturation_flags_saturated_logits_and_passes_a_robust_model(mnist_standard, mnist_robust, data):
+    x, y = data
+    kw = {"eps": 0.3, "steps": 10, "n": 50, "square_n": 10, "queries": 100, "autoattack_n": 0}
+    masked = masking.softmax_saturation(masking.SaturatedLogits(mnist_standard), x, y, **kw)
+    robust = masking.softmax_saturation(mnist_robust, x, y, **kw)
+    assert not masked.passed, masked
+    assert masked.values["PGD (CE)"] > masked.values["PGD (margin)"] + 0.5, masked
+    assert masked.values["logit margin"] > 100 * robust.values["logit margin"] > 0, (masked, robust)
+    assert robust.passed, robust
+    assert set(robust.values) == {"logit margin", "PGD (CE)", "PGD (margin)", "Square"}
+    z = rt.evaluate.predict(mnist_robust, x).topk(2, 1).values
+    assert robust.values["logit margin"] == pytest.approx((z[:, 0] - z[:, 1]).median().item())
+    assert "Square" not in masking.softmax_saturation(mnist_robust, x, y, eps=0.3, steps=2, n=5).values
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eps": -0.1}, "eps"), ({"steps": 0}, "steps"), ({"n": 0}, r"\bn\b"), ({"n": 3}, r"\bn\b"),
+    ({"square_n": 3}, "square_n"), ({"autoattack_n": -1}, "autoattack_n"), ({"queries": 0}, "queries"),
+    ({"tol": float("nan")}, "tol"), ({"norm": "l3"}, "norm"),
+])
+def test_softmax_saturation_names_its_bad_arguments(tiny_model, kwargs, match):
+    x, y = torch.rand(2, 1, 28, 28), torch.tensor([3, 7])
+    with pytest.raises((ValueError, TypeError), match=match):
+        masking.softmax_saturation(tiny_model, x, y, **{"eps": 0.1, "steps": 2, **kwargs})
 
 
 def test_worst_case_over_restarts_is_no_better_than_one_run(mnist_robust, data):

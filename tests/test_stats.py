@@ -80,3 +80,64 @@ def test_bad_arguments_are_named(call, words):
     with pytest.raises(ValueError, match=None) as err:
         call()
     assert words in str(err.value), str(err.value)
+
+
+# ------------------------------------------------------------------ ordering two values
+
+def test_order_reads_intervals_and_numbers():
+    assert rt.stats.order((0.3, 0.5), (0.1, 0.2)) == "higher"
+    assert rt.stats.order((0.1, 0.2), (0.3, 0.5)) == "lower"
+    assert rt.stats.order((0.1, 0.3), (0.2, 0.5)) == "tied"
+    assert rt.stats.order((0.2, 0.3), (0.3, 0.4)) == "tied"  # touching intervals overlap
+    # an interval of a difference against 0
+    assert rt.stats.order((0.01, 0.2), 0.0) == "higher"
+    assert rt.stats.order((-0.2, -0.01), 0.0) == "lower"
+    assert rt.stats.order((-0.1, 0.1), 0.0) == "tied"
+
+
+def test_compare_proportions_orders_clearly_different_accuracies():
+    c = rt.stats.compare_proportions(0.9, 0.5, 100)
+    assert c.order == "higher", c
+    assert c.a == rt.stats.wilson(90, 100) and c.b == rt.stats.wilson(50, 100)
+    assert rt.stats.compare_proportions(0.5, 0.9, 100).order == "lower"
+    # A 2-point difference on 100 images is within the noise; on 100,000 it is not.
+    assert rt.stats.compare_proportions(0.52, 0.5, 100).order == "tied"
+    assert rt.stats.compare_proportions(0.52, 0.5, 100_000).order == "higher"
+    # Different sample sizes: a is measured on 20 images only.
+    c = rt.stats.compare_proportions(0.7, 0.5, 20, n_b=1000)
+    assert c.order == "tied" and c.a == rt.stats.wilson(14, 20) and c.b == rt.stats.wilson(500, 1000)
+    assert all(type(v) is float for v in (*c.a, *c.b))
+
+
+def test_compare_proportions_is_not_fooled_by_a_wrong_order():
+    """A comparison that always said 'tied', or swapped its arguments, fails here."""
+    far = [(0.95, 0.4, 50), (0.8, 0.2, 30), (0.99, 0.5, 200)]
+    assert all(rt.stats.compare_proportions(a, b, n).order == "higher" for a, b, n in far)
+    assert all(rt.stats.compare_proportions(b, a, n).order == "lower" for a, b, n in far)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: rt.stats.compare_proportions(1.5, 0.5, 10), "a must be"),
+    (lambda: rt.stats.compare_proportions(0.5, -0.1, 10), "b must be"),
+    (lambda: rt.stats.compare_proportions(0.5, 0.5, 0), "n must be an integer >= 1"),
+    (lambda: rt.stats.compare_proportions(0.5, 0.5, 10, n_b=0), "n_b must be an integer >= 1"),
+    (lambda: rt.stats.compare_proportions(0.5, 0.5, 10, confidence=1.5), "confidence must lie"),
+    (lambda: rt.stats.order((0.3, 0.1), 0.0), "a must be an interval (low, high) with low <= high"),
+    (lambda: rt.stats.order((0.1, 0.2, 0.3), 0.0), "a must be an interval"),
+    (lambda: rt.stats.order((0.1, 0.2), float("nan")), "b must be"),
+])
+def test_bad_comparisons_are_named(call, words):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert words in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: rt.stats.compare_proportions("0.5", 0.5, 10), "a must be a real number"),
+    (lambda: rt.stats.compare_proportions(0.5, 0.5, 2.5), "n must be an integer"),
+    (lambda: rt.stats.order("low", 0.0), "a must be a real number"),
+])
+def test_comparisons_of_the_wrong_type_are_named(call, words):
+    with pytest.raises(TypeError) as err:
+        call()
+    assert words in str(err.value), str(err.value)

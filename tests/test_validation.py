@@ -239,7 +239,7 @@ def test_load_returns_exactly_n_examples(n):
        norm=st.sampled_from(["linf", "l2"]))
 def test_pgd_training_accepts_valid_settings(eps, steps, norm):
     objective = rt.methods.build("pgd", MODEL, eps=eps, norm=norm, steps=steps)
-    assert objective.eps == pytest.approx(float(eps)) and objective.steps == steps
+    assert objective.threat.eps == pytest.approx(float(eps)) and objective.threat.steps == steps
 
 
 def test_representation_tools_take_a_batch_of_one():

@@ -1,14 +1,16 @@
-"""What every attack shares: input checks, a frozen-model context, the loss gradient."""
+"""What every attack shares: input checks, the losses and the loss gradient.
+
+Attacks run the model inside :func:`reprtut.nn.frozen` (eval mode, no parameter gradients).
+"""
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..nn import input_channels, num_classes
 from .norms import NORMS
 
 
@@ -31,35 +33,14 @@ def check_inputs(x: torch.Tensor, y: torch.Tensor, eps=None, norm=_UNSET,
     validate.labels(y, x.shape[0], None, "y", check_range=False)
     validate.same_device("y", y, x)
     if model is not None:
-        validate.channels(model, x)
-    k = validate.num_classes(model, x) if model is not None else None
+        validate.channels(x, input_channels(model))
+    k = num_classes(model, x) if model is not None else None
     validate.check_ranges(x, "x", y=y, num_classes=k)  # the one read back from the device
     if eps is not None or not allow_none_eps:
         eps = validate.real(eps, "eps", low=0.0)
     if norm is not _UNSET and norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; norm must be one of {', '.join(NORMS)}")
     return eps
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module):
-    """Eval mode and no parameter gradients inside the block; both restored on exit.
-
-    Attacks differentiate with respect to the input only: freezing the parameters skips their
-    gradients (about a third of the backward pass), and eval mode keeps batch-norm statistics
-    and dropout out of the attack.
-    """
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def cross_entropy_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,8 @@ import torch.nn as nn
 
 from .. import validate
 from . import norms
-from .core import check_inputs, cross_entropy_sum, frozen, input_gradient
+from ..nn import frozen
+from .core import check_inputs, cross_entropy_sum, input_gradient
 
 # on_step(k, x_k, logits_k): called with iterate k (k = 0 .. steps-1) and its logits before step k.
 StepHook = Callable[[int, torch.Tensor, torch.Tensor], None]
@@ -54,7 +55,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
 def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str,
               steps: int, step_size: float | None = None, random_start: bool = True,
               targeted: bool = False, loss_fn=cross_entropy_sum, decay: float = 0.0,
-              early_stop: bool = False, on_step: StepHook | None = None) -> torch.Tensor:
+              early_stop: bool = False, on_step: StepHook | None = None,
+              box: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """The PGD loop of :func:`pgd` without its argument checks, so without a host sync:
     the form that training objectives call on batches that come from the loader.
 
@@ -64,15 +66,17 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
         or == y when targeted), as minimum-perturbation protocols do; the loop itself still
         runs ``steps`` times, so no host sync is needed to know when all are done.
     on_step: a hook called as ``on_step(k, x_k, logits_k)`` before step k (for trajectories).
+    box: (lo, hi), the range every coordinate of x_adv is clamped to (images: [0, 1]); None
+        for inputs without one (the two-dimensional points of :mod:`reprtut.toy`).
     """
     x = x.detach()
     if eps == 0:
         return x.clone()
-    step_size = 2.5 * eps / steps if step_size is None else step_size
+    step_size = norms.default_step_size(eps, steps) if step_size is None else step_size
     direction = -1.0 if targeted else 1.0
     with frozen(model):
         delta = norms.random_start(x, eps, norm) if random_start else torch.zeros_like(x)
-        delta = (x + delta).clamp(0, 1) - x
+        delta = _in_box(x, delta, box)
         g = torch.zeros_like(x)
         done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for k in range(steps):
@@ -84,15 +88,20 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
                 g = decay * g + grad / norms._batch_norm(grad, 1).clamp_min(1e-12)
             else:
                 g = grad
-            step = direction * step_size * norms.steepest(g, norm, x_adv)
+            step = direction * step_size * norms.steepest(g, norm, x_adv, box)
             # Ball first, then box: x is in the box, so clamping x + delta only shrinks each
             # coordinate of delta and cannot leave the ball again.
-            new = (x + norms.project(delta + step, eps, norm)).clamp(0, 1) - x
+            new = _in_box(x, norms.project(delta + step, eps, norm), box)
             if early_stop:
                 done = done | ((logits.argmax(1) == y) if targeted else (logits.argmax(1) != y))
                 new = torch.where(norms._per_example(done, x), delta, new)
             delta = new
     return (x + delta).detach()
+
+
+def _in_box(x: torch.Tensor, delta: torch.Tensor, box: tuple[float, float] | None) -> torch.Tensor:
+    """delta shortened so that x + delta lies in the box (lo, hi); delta itself when box is None."""
+    return delta if box is None else (x + delta).clamp(*box) - x
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",

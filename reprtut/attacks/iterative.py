@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
-from .core import check_inputs, frozen
+from ..nn import frozen
+from .core import check_inputs
 from .gradient import check_budget, pgd_steps
 
 

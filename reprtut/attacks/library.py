@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from .. import validate
 from . import norms
-from .core import check_inputs, frozen
+from ..nn import frozen, num_classes
+from .core import check_inputs
 
 _TA_NORMS = {"linf": "Linf", "l2": "L2"}
 
@@ -60,7 +61,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     """
     eps = _check(model, x, y, eps, norm, targeted, "autoattack")
     seed = validate.count(seed, "seed", min=0)
-    k = validate.num_classes(model, x)
+    k = num_classes(model, x)
     n_classes = validate.count(n_classes, "n_classes", min=2, allow_none=True) or k
     if n_classes != k:
         raise ValueError(f"n_classes={n_classes} differs from the model's {k} outputs")

@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from .. import validate
 from . import norms
-from .core import check_inputs, cross_entropy_sum, frozen, input_gradient, margin as logit_margin
+from ..nn import frozen
+from .core import check_inputs, cross_entropy_sum, input_gradient, margin as logit_margin
 
 # One host read every CHECK_EVERY DeepFool iterations ends the loop once every example is fooled;
 # DeepFool needs a few iterations for most examples, so running all `steps` would waste most work.

@@ -32,25 +32,25 @@ def norm_of(delta: torch.Tensor, norm: str) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------- steepest steps
 # Each takes the gradient g (B, ...) and, where the step cares about the box, the current
-# point x_adv in [0, 1] (None: ignore the box).
+# point x_adv (None: ignore the box) and the box (lo, hi) itself ([0, 1] for images).
 
-def _linf_step(g, x_adv=None):
+def _linf_step(g, x_adv=None, box=(0.0, 1.0)):
     return g.sign()
 
 
-def _l2_step(g, x_adv=None):
+def _l2_step(g, x_adv=None, box=(0.0, 1.0)):
     return g / _batch_norm(g, 2).clamp_min(1e-12)
 
 
-def _l1_step(g, x_adv=None):
+def _l1_step(g, x_adv=None, box=(0.0, 1.0)):
     """Sparse steepest ascent for l_1: sign(g) on the top 1 % of |g|, scaled to unit l_1 norm.
 
     Coordinates already at a face of the box whose gradient points out of it cannot move;
     they are dropped before the top coordinates are chosen, or the step would be wasted on
     them (on MNIST most pixels sit at 0).
     """
-    if x_adv is not None:
-        stuck = ((x_adv <= 0) & (g < 0)) | ((x_adv >= 1) & (g > 0))
+    if x_adv is not None and box is not None:
+        stuck = ((x_adv <= box[0]) & (g < 0)) | ((x_adv >= box[1]) & (g > 0))
         g = g.masked_fill(stuck, 0.0)
     a = g.abs().flatten(1)                                              # (B, n)
     k = max(1, a.shape[1] - int(L1_QUANTILE * a.shape[1]))              # coordinates moved
@@ -122,13 +122,21 @@ NORMS = {
 }
 
 
-def steepest(g: torch.Tensor, norm: str, x_adv: torch.Tensor | None = None) -> torch.Tensor:
+def default_step_size(eps: float, steps: int) -> float:
+    """alpha = 2.5 eps / steps (Madry et al., 2018): the step length every PGD budget takes when
+    none is given, so that the iterates can reach the ball's boundary from any start."""
+    return 2.5 * eps / steps
+
+
+def steepest(g: torch.Tensor, norm: str, x_adv: torch.Tensor | None = None,
+             box: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """The unit-norm direction that increases a linear function with gradient g the most.
 
     g: (B, ...). linf: sign(g); l2: g / ||g||_2; l1: the sparse step of :func:`_l1_step`.
-    x_adv: the current point in [0, 1], used by l1 to skip coordinates pinned by the box.
+    x_adv: the current point in the box (lo, hi) (default [0, 1]; None: no box), used by l1
+    to skip coordinates pinned by the box.
     """
-    return NORMS[norm][0](g, x_adv)
+    return NORMS[norm][0](g, x_adv, box)
 
 
 def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:

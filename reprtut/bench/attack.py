@@ -4,7 +4,7 @@ Images per second and the ratio reprtut / torchattacks twice: both in fp32 (the 
 arithmetic, so the ratio measures the implementations' overhead), and reprtut in mixed
 precision (:func:`reprtut.device.attack_dtype`: bf16 or fp16 on GPUs, bf16 on CPUs with native
 bf16) against torchattacks in fp32, its default. The model is the active profile's CIFAR-10
-architecture (``recipes._cifar_arch``, or ``arch``) with random weights (speed does not depend
+architecture (``recipes.cifar_arch``, or ``arch``) with random weights (speed does not depend
 on them); the images are CIFAR-10 test images if the data is at hand, else uniform noise
 (``synthetic_data`` in the output says which). On GPUs both run channels_last. Each figure is
 the median of ``repeats`` runs after a warm-up, the attacks timed in alternation in one
@@ -42,7 +42,7 @@ def run(device: torch.device, *, batch: int = 256, repeats: int = 5, arch: str |
     if batch < 1:
         raise ValueError(f"batch must be positive, got {batch}")
     torch.manual_seed(0)
-    default_arch, kwargs = recipes._cifar_arch()
+    default_arch, kwargs = recipes.cifar_arch()
     arch, kwargs = (default_arch, kwargs) if arch is None else (arch, {})
     model = models.build(arch, "cifar10", **kwargs).to(device).eval()
     if device.type == "cuda":

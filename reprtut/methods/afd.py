@@ -17,22 +17,9 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import validate
-from ..attacks import cross_entropy_sum, margin_loss_sum, pgd_steps
+from ..attacks import Threat
+from ..nn import check_batch
 from .base import Objective, accuracy_metric, register
-
-
-# Chapter 6's learning-rate study on MNIST, Adam: Da's rate (beta of Algorithm 1) and E's
-# adversarial rate (gamma). "slow": Da outruns E and wins the game; "chosen": the setting with
-# the higher robust accuracy on held-out training images, used by reprtut.recipes.mnist_afd.
-MNIST_LRS = {"slow": {"lr_da": 1e-4, "lr_e": 1e-4}, "chosen": {"lr_da": 1e-3, "lr_e": 3e-3}}
-# CIFAR-10 (8/255) at CPU scale, Adam, settings (lr_da, lr_e) tried on 5,000 images at seeds
-# 0-2: with (1e-4, 1e-4) Da won and the model stayed about as fragile as NT; with (1e-3, 1e-3)
-# Da won and the model kept about half of AT's robust accuracy; (1e-3, 3e-3) and (3e-4, 3e-3)
-# made it robust at one seed and cost it much of its clean accuracy at another; (1e-3, 1e-2) was
-# the most robust at seed 0 (above AT at 8/255) and collapsed (E won, the classifier was lost)
-# at seeds 1 and 2. Chapter 6's CIFAR-10 page trains it twice and keeps the run with the higher
-# robust accuracy on held-out training images.
-CIFAR_LRS = {"lr_da": 1e-3, "lr_e": 1e-2}
 
 
 class Discriminator(nn.Module):
@@ -88,10 +75,11 @@ class AFD(Objective):
     eps: l_inf radius in pixel units (0.3 on MNIST, 8/255 on CIFAR-10); steps, step_size:
     the PGD budget (default step 2.5 eps / steps). hidden: width of Da. beta1: Adam's first
     moment coefficient for the two game updates (with ``optimizer="adam"``). loss: what the
-    PGD policy ascends, ``"margin"`` (default, :func:`margin_loss_sum`) or ``"ce"`` (the
-    paper's cross-entropy). Trained on clean images only, E and Dc are free to grow the
-    logits until the softmax saturates; the cross-entropy's gradient then underflows, the
-    policy's perturbations stall, and the game is played against perturbations that are not
+    PGD policy ascends, ``"margin"`` (default, :func:`~reprtut.attacks.margin_loss_sum`) or
+    ``"xent"`` (the paper's cross-entropy). The policy is held as ``self.threat``
+    (:class:`reprtut.attacks.Threat`, l_inf). Trained on clean images only, E and Dc are free to
+    grow the logits until the softmax saturates; the cross-entropy's gradient then underflows,
+    the policy's perturbations stall, and the game is played against perturbations that are not
     adversarial (gradient masking, chapter 6). The margin keeps the policy honest.
 
     Metrics (0-d tensors): ``loss`` (L_EDc), ``acc`` (clean batch accuracy), ``da_loss``,
@@ -108,15 +96,10 @@ class AFD(Objective):
                 not isinstance(getattr(model, "head", None), nn.Linear):
             raise ValueError("model must be a reprtut.models.Classifier (E = model.features, "
                              f"Dc = model.head), got {type(model).__name__}")
-        self.eps = validate.real(eps, "eps", low=0.0)
-        self.steps = validate.count(steps, "steps", min=1)
-        step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
-        self.step_size = step_size if step_size is not None else 2.5 * self.eps / self.steps
+        self.threat = Threat(eps, "linf", steps, step_size, loss)
         self.lr_da = validate.real(lr_da, "lr_da", low=0.0, low_open=True)
         self.lr_e = validate.real(lr_e, "lr_e", low=0.0, low_open=True)
         self.beta1 = validate.real(beta1, "beta1", low=0.0, high=1.0, high_open=True)
-        self.attack_loss = {"ce": cross_entropy_sum, "margin": margin_loss_sum}[
-            validate.choice(loss, "loss", ("ce", "margin"))]
         self.da = Discriminator(model.head.in_features, model.head.out_features, hidden)
 
     def param_groups(self):
@@ -131,9 +114,8 @@ class AFD(Objective):
                 "e": (e, {"lr": self.lr_e, **game})}
 
     def perturb(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """x' = pi(x, eps): PGD-l_inf on the classifier's cross-entropy (no checks, no sync)."""
-        return pgd_steps(self.model, x, y, eps=self.eps, norm="linf", steps=self.steps,
-                         step_size=self.step_size, loss_fn=self.attack_loss)
+        """x' = pi(x, eps): PGD-l_inf on the threat's loss (no checks, no sync)."""
+        return self.threat.perturb(self.model, x, y)
 
     def step(self, x, y, update):
         E, Dc = self.model.features, self.model.head
@@ -186,7 +168,7 @@ class AFD(Objective):
     def discriminate(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Da's accuracy on images x (N, C, H, W) in [0, 1] with labels y (N,) that it did not
         train on: on their clean and their PGD-perturbed representations, and the mean."""
-        validate.batch(self.model, x, y)
+        check_batch(self.model, x, y)
         was = self.training
         self.eval()
         try:
@@ -203,23 +185,20 @@ class FeatureMatching(Objective):
         min_theta E[ CE(Dc(E(x)), y) + lam * ||E(x) - E(x')||_2 ],  x' = PGD-l_inf(x)
 
     the representation sensitivity pulled down directly, by a norm, instead of by a
-    discriminator. The perturbation is the same attack policy as :class:`AFD`'s (PGD on the
-    classifier's cross-entropy in the l_inf ball of eps). Metrics: ``loss``, ``acc`` (clean),
+    discriminator. The perturbation is PGD in the l_inf ball of eps, held as ``self.threat``
+    (:class:`reprtut.attacks.Threat`), on the classifier's cross-entropy (``loss="xent"``,
+    the default) or its margin (``"margin"``). Metrics: ``loss``, ``acc`` (clean),
     ``match`` (mean ||E(x) - E(x')||_2).
     """
 
     def __init__(self, model, eps: float, steps: int = 10, step_size: float | None = None,
-                 lam: float = 1.0):
+                 lam: float = 1.0, loss: str = "xent"):
         super().__init__(model)
-        self.eps = validate.real(eps, "eps", low=0.0)
-        self.steps = validate.count(steps, "steps", min=1)
-        step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
-        self.step_size = step_size if step_size is not None else 2.5 * self.eps / self.steps
+        self.threat = Threat(eps, "linf", steps, step_size, loss)
         self.lam = validate.real(lam, "lam", low=0.0)
 
     def loss(self, x, y):
-        x_adv = pgd_steps(self.model, x, y, eps=self.eps, norm="linf", steps=self.steps,
-                          step_size=self.step_size)
+        x_adv = self.threat.perturb(self.model, x, y)
         h, h_adv = self.model.features(torch.cat([x, x_adv])).chunk(2)   # (B, d) each
         logits = self.model.head(h)
         match = (h - h_adv).float().norm(dim=1).mean()

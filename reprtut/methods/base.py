@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..nn import under
+
 Metrics = dict[str, torch.Tensor]
 Update = Callable[[str, torch.Tensor], None]
 
@@ -27,6 +29,32 @@ class Objective(nn.Module):
             raise TypeError(f"model must be a torch.nn.Module (a reprtut classifier), got "
                             f"{type(model).__name__}")
         self.model = model
+        self.frozen_prefixes: tuple[str, ...] = ()
+
+    def freeze(self, prefixes) -> None:
+        """Freeze the classifier's parameters whose names (``model.named_parameters()``) lie
+        under one of ``prefixes`` (:func:`reprtut.nn.under`; e.g. ``("features",)``, the
+        feature map F): they get no gradients and, through :meth:`train`, the modules under
+        those names stay in eval mode while the rest trains (batch-norm statistics and dropout
+        fixed). A prefix that names no parameter raises ``ValueError``."""
+        prefixes = tuple(prefixes)
+        names = [n for n, _ in self.model.named_parameters()]
+        missing = [p for p in prefixes if not any(under(n, (p,)) for n in names)]
+        if missing:
+            raise ValueError(f"freeze: {missing} name no parameters of the model; prefixes must "
+                             f"be names from model.named_parameters(), e.g. 'features'")
+        for n, p in self.model.named_parameters():
+            if under(n, prefixes):
+                p.requires_grad_(False)
+        self.frozen_prefixes = prefixes
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name, m in self.model.named_modules():
+            if under(name, self.frozen_prefixes):
+                m.eval()  # frozen layers stay in inference mode
+        return self
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Metrics]:
         """Scalar loss to minimise and metrics (0-d tensors, left on the device)."""

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..nn import capture
 from ..train import Diverged
 from .base import Objective, accuracy_metric, register
 
@@ -135,47 +136,14 @@ class LRLayer(nn.Module):
         self.W_s.copy_(W_r)
 
 
-def find_layer(model: nn.Module, name: str) -> nn.Module:
-    """The sub-module of ``model`` called ``name`` (e.g. ``"features"`` for R(x), or
-    ``"features.14"``, the 15th layer of the feature stack)."""
-    modules = dict(model.named_modules())
-    if not isinstance(name, str) or name not in modules:
-        raise ValueError(f"layer {name!r} is not a module of the model; layers must be names "
-                         f"from model.named_modules(), e.g. 'features' or 'features.14'")
-    return modules[name]
-
-
-class capture:
-    """Context manager: the outputs of the named layers of ``model``, flattened to (B, m)
-    each, are collected in ``.outputs`` (name -> tensor) during every forward pass inside it.
-    Gradients flow through the captured tensors; the hooks are removed on exit."""
-
-    def __init__(self, model: nn.Module, layers):
-        self.layers = list(layers)
-        self.modules = [find_layer(model, n) for n in self.layers]
-        self.outputs: dict[str, torch.Tensor] = {}
-        self._handles = []
-
-    def __enter__(self):
-        for name, mod in zip(self.layers, self.modules):
-            self._handles.append(mod.register_forward_hook(
-                lambda _m, _i, out, name=name: self.outputs.__setitem__(name, out.flatten(1))))
-        return self
-
-    def __exit__(self, *exc):
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        return False
-
-
 @register("low_rank")
 class LowRank(Objective):
     """Cross-entropy + sum over LR layers of lambda_1 L_c + lambda_2 L_N (Sanyal et al., A-OPT).
 
-    layers: names of the layers whose outputs carry an LR layer (``find_layer``), e.g.
-        ``["features"]`` (1-LR: before the last linear layer) or ``["features.14",
-        "features"]`` (2-LR with the small CNN: also before its last block).
+    layers: names of the layers whose outputs carry an LR layer (as
+        :func:`reprtut.nn.find_layer` takes them), e.g. ``["features"]`` (1-LR: before the
+        last linear layer) or ``["features.14", "features"]`` (2-LR with the small CNN: also
+        before its last block).
     ranks: the target rank r of each LR layer (the paper: 50 before FC layers, 1000 before
         the last ResNet block; "not very crucial": training reaches a lower rank).
     lam1, lam2: lambda_1 and lambda_2 (>= 0; both 0 gives plain cross-entropy with the same
@@ -184,18 +152,13 @@ class LowRank(Objective):
         nystrom_runs: t, the runs averaged by the ensembled Nyström method (l = 2r columns).
     pretrain_acc: the LR term is off until the running training accuracy (an exponential
         average over batches) reaches it (appendix C: 0.65); 0 switches it on at once.
-    init: optional ModelSpec of a trained model, as a dict (``dataclasses.asdict``), whose
-        weights start the classifier (fetched from the model cache, trained if need be, when
-        training starts: see :meth:`param_groups`): fine-tuning a pre-trained network
-        instead of pre-training it here.
     input_shape: (C, H, W) of the images (sizes the LR layers; (1, 28, 28) for MNIST).
     Metrics: loss, acc, L_c and L_N (summed over LR layers), lr_on (1 once switched on).
     """
 
     def __init__(self, model: nn.Module, layers=("features",), ranks=(10,), lam1: float = 0.01,
                  lam2: float = 0.001, projection="svd", nystrom_runs: int = 1,
-                 pretrain_acc: float = 0.0, init: dict | None = None,
-                 input_shape=(3, 32, 32)):
+                 pretrain_acc: float = 0.0, input_shape=(3, 32, 32)):
         super().__init__(model)
         if isinstance(layers, str) or not layers:
             raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
@@ -212,7 +175,6 @@ class LowRank(Objective):
         self.lam2 = validate.real(lam2, "lam2", low=0.0)
         self.nystrom_runs = validate.count(nystrom_runs, "nystrom_runs", min=1)
         self.pretrain_acc = validate.real(pretrain_acc, "pretrain_acc", low=0.0, high=1.0)
-        self._init = init  # copied in by param_groups, when training starts
         if len(input_shape) != 3 or not all(isinstance(s, int) and s > 0 for s in input_shape):
             raise ValueError(f"input_shape must be (C, H, W) of the images, got {input_shape!r}")
         dims = self._dims(model, tuple(input_shape))
@@ -232,20 +194,6 @@ class LowRank(Objective):
         finally:
             model.train(was)
         return {n: cap.outputs[n].shape[1] for n in self.layers}
-
-    def param_groups(self):
-        """The one optimizer over every parameter; first, the ``init`` model's weights are
-        copied into the classifier. The loop asks for the parameters once, when training
-        starts (before it resumes a checkpoint), so a trained LR model loaded from the cache
-        never fetches its starting point."""
-        if self._init is not None:
-            from ..cache import get
-            from .perceptual import spec_from_dict
-            device = next(self.model.parameters()).device
-            src = get(spec_from_dict(self._init), device=device, progress=False)
-            self.model.load_state_dict(src.model.state_dict())
-            self._init = None
-        return super().param_groups()
 
     def loss(self, x, y):
         with capture(self.model, self.layers) as cap:

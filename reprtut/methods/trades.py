@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
-from ..attacks import pgd_steps
+from ..attacks import Threat
 from .base import Objective, accuracy_metric, register
 
 
@@ -22,21 +22,19 @@ class TRADES(Objective):
     """min_theta E[ CE(f(x), y) + beta * max_{||x' - x||_inf <= eps} KL(f(x) || f(x')) ]
     (Zhang et al., 2019, eq. 5).
 
-    The inner maximisation is PGD-l_inf on the KL divergence from the clean prediction (not
-    on the label's cross-entropy, so it needs no label), started at x plus Gaussian noise of
-    std 0.001 as in the authors' code; ``steps`` steps of ``step_size`` (default 2.5 eps /
-    steps). beta = 6 is the paper's choice for MNIST and CIFAR-10 (1/lambda in its notation).
-    eps in pixel units of [0, 1] images. Metrics: ``loss``, ``acc`` (clean), ``kl``.
+    The inner maximisation is PGD-l_inf on the KL divergence from the clean prediction (not on
+    the label's cross-entropy, so it needs no label), started at x plus Gaussian noise of std
+    0.001 as in the authors' code; ``steps`` steps of ``step_size`` (default 2.5 eps / steps),
+    held as ``self.threat`` (:class:`reprtut.attacks.Threat`, l_inf). beta = 6 is the paper's
+    choice for MNIST and CIFAR-10 (1/lambda in its notation). eps in pixel units of [0, 1]
+    images. Metrics: ``loss``, ``acc`` (clean), ``kl``.
     """
 
     def __init__(self, model, eps: float, beta: float = 6.0, steps: int = 10,
                  step_size: float | None = None):
         super().__init__(model)
-        self.eps = validate.real(eps, "eps", low=0.0)
+        self.threat = Threat(eps, "linf", steps, step_size)
         self.beta = validate.real(beta, "beta", low=0.0)
-        self.steps = validate.count(steps, "steps", min=1)
-        step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
-        self.step_size = step_size if step_size is not None else 2.5 * self.eps / self.steps
 
     def perturb(self, x: torch.Tensor) -> torch.Tensor:
         """x' = argmax KL(f(x) || f(x')) by PGD-l_inf from x + N(0, 0.001^2) (no checks, no sync)."""
@@ -46,10 +44,10 @@ class TRADES(Objective):
             p_clean = F.softmax(self.model(x).float(), 1)                   # (B, K)
             self.model.train(was)
         start = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)
-        x_adv = pgd_steps(self.model, start, p_clean, eps=self.eps, norm="linf", steps=self.steps,
-                          step_size=self.step_size, random_start=False, loss_fn=kl_sum)
+        x_adv = self.threat.perturb(self.model, start, p_clean, loss_fn=kl_sum, random_start=False)
         # The ball is centred at x, not at the noisy start: project once more.
-        return (x + (x_adv - x).clamp(-self.eps, self.eps)).clamp(0, 1)
+        eps = self.threat.eps
+        return (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
 
     def loss(self, x, y):
         x_adv = self.perturb(x)

@@ -1,0 +1,83 @@
+"""Chapter 7, low-rank representations (Sanyal et al., 2018): the virtual LR layer of
+:mod:`reprtut.methods.low_rank`, fine-tuning the N-LR model of
+:func:`~reprtut.recipes.adversarial.cifar_standard` (appendix C pre-trains with plain SGD
+until 65 % training accuracy and then switches the LR layer on; the cached standard model is
+that pre-training, carried to the end, and each LR spec names it as its ``init``).
+"""
+
+from __future__ import annotations
+
+from ..cache import ModelSpec
+from ..profiles import pick
+from ..train import TrainConfig
+from .adversarial import cifar_arch, cifar_standard
+
+# (lambda_1, lambda_2) of the recipe: the paper gives none. lambda_1 L_c must stay below the
+# cross-entropy; L_c starts near ||R(x)||^2 (~100 for the small CNN), and 3e-2 was the largest
+# of 1e-2, 3e-2, 1e-1 that kept the control's accuracy (within 2 points) on the quick profile.
+LOW_RANK_LAMBDAS = (3e-2, 3e-3)
+
+
+def low_rank_layers(two: bool) -> tuple[list[str], list[int], list[str]]:
+    """(layers, ranks, projections) of 1-LR or 2-LR for the active architecture.
+
+    1-LR: before the last linear layer ("features", 128-d on the small CNN, 512-d on
+    ResNet-18), rank 10 (the paper: 50; it reports the rank reached is lower than the one
+    set). 2-LR adds one before the last block (the small CNN's 64x8x8 = 4,096-d stage-2
+    output; ResNet-18's 16,384-d layer3 output, as in the paper), rank 100 (paper: 1000)
+    projected by the ensembled Nyström method.
+    """
+    arch, _ = cifar_arch()
+    block = {"small_cnn": "features.14", "resnet18": "features.6"}[arch]
+    if two:
+        return [block, "features"], [100, 10], ["nystrom", "svd"]
+    return ["features"], [10], ["svd"]
+
+
+def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two: bool = False,
+                   rank: int | None = None, epochs: int | None = None) -> ModelSpec:
+    """The cifar_standard (N-LR) network fine-tuned with the LR layer(s) of 1-LR (or 2-LR).
+
+    lam1, lam2 default to :data:`LOW_RANK_LAMBDAS`; ``lam1 = lam2 = 0`` is the N-LR control,
+    fine-tuned for the same epochs without the LR term. rank overrides the 1-LR layer's
+    rank (128, the full width of the quick profile's layer, projects nothing). The
+    fine-tuning starts from the trained cifar_standard model (the spec's ``init``): SGD at
+    0.01 (the paper's learning rate), one-cycle, 2 epochs on the quick profile's 5,000
+    images, 30 on all of them in the full profile.
+    """
+    base = cifar_standard()
+    lam1 = LOW_RANK_LAMBDAS[0] if lam1 is None else lam1
+    lam2 = LOW_RANK_LAMBDAS[1] if lam2 is None else lam2
+    layers, ranks, proj = low_rank_layers(two)
+    if rank is not None:
+        ranks[-1] = rank
+    name = ("cifar-2lr" if two else "cifar-1lr") + f"-{lam1:g}-{lam2:g}" + (f"-r{rank}" if rank else "")
+    epochs = pick(quick=2, full=30, paper=500) if epochs is None else epochs
+    return ModelSpec(
+        name=name, dataset="cifar10", arch=base.arch, arch_kwargs=dict(base.arch_kwargs),
+        method="low_rank", augment=True, n_train=base.n_train, n_eval=base.n_eval,
+        method_kwargs={"layers": layers, "ranks": ranks, "lam1": lam1, "lam2": lam2,
+                       "projection": proj, "nystrom_runs": 1, "pretrain_acc": 0.0,
+                       "input_shape": [3, 32, 32]},
+        train=TrainConfig(epochs=epochs, batch_size=128, optimizer="sgd", lr=0.01,
+                          weight_decay=5e-4, schedule="onecycle"),
+        init=base)
+
+
+# A stronger LR term, and the collapse: chapter 7's lambda sweep (and its tests).
+LOW_RANK_STRONG = (1e-1, 1e-2)
+LOW_RANK_COLLAPSE = (1.0, 1e-1)
+
+
+def low_rank_lambdas() -> tuple[tuple[float, float], ...]:
+    """The (lambda_1, lambda_2) of chapter 7's sweep: 0 (the N-LR control), the recipe's
+    :data:`LOW_RANK_LAMBDAS`, :data:`LOW_RANK_STRONG` and :data:`LOW_RANK_COLLAPSE`; the full
+    profile adds 1e-3."""
+    return pick(quick=((0.0, 0.0), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE),
+                full=((0.0, 0.0), (1e-3, 1e-4), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE))
+
+
+def low_rank_two() -> bool:
+    """Whether chapter 7 trains the 2-LR model: on GPUs (full profile) only; on a CPU its
+    4,096 x 4,096 LR layer costs about a second per step."""
+    return pick(quick=False, full=True)
