@@ -112,3 +112,35 @@ def test_the_resume_check_fails_when_the_scaler_is_not_restored(tmp_path, monkey
     monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict", lambda self, state: None)
     _, forgetful, _ = _run(tmp_path, monkeypatch)
     assert _state(forgetful) != _state(ref_scaler)
+
+
+# --- the training loop on a T4: fp16 autocast with an enabled scaler ----------------------
+
+@pytest.mark.parametrize("capability, dtype, scaled", [((7, 5), torch.float16, True),
+                                                      ((8, 0), torch.bfloat16, False)])
+def test_the_loop_trains_in_the_precision_of_the_mocked_gpu(monkeypatch, capability, dtype, scaled):
+    """The CPU stands in for a GPU of the mocked compute capability: on a T4 (7.5) ``fit``
+    runs its forward passes in fp16 and steps through an enabled GradScaler, and still
+    trains; from 8.0 on it runs in bf16 with the scaler off."""
+    real_amp_dtype = rt.device.amp_dtype
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(rt.device, "amp_dtype",
+                        lambda device: real_amp_dtype(CUDA if device.type == "cpu" else device))
+    scalers, real_grad_scaler = [], train_mod.grad_scaler
+    monkeypatch.setattr(train_mod, "grad_scaler",
+                        lambda device, enabled=True: scalers.append(real_grad_scaler(device, enabled)) or scalers[-1])
+    torch.manual_seed(0)
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = set()
+    model.head.register_forward_hook(lambda module, args, out: seen.add(out.dtype))
+    objective = rt.methods.build("standard", model)
+    before = [p.detach().clone() for p in model.parameters()]
+    loader = rt.data.TensorLoader(rt.data.load("mnist", "train", n=384), 64, device="cpu")
+    history = fit(objective, loader, TrainConfig(epochs=2, optimizer="sgd", lr=0.05), progress=False)
+    assert seen == {dtype}, f"the forward passes ran in {seen}"
+    assert scalers[-1].is_enabled() is scaled
+    if scaled:  # every step's loss was scaled, and no fp16 gradient overflowed
+        assert scalers[-1].state_dict()["_growth_tracker"] == 2 * len(loader)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters())), "it trained"
+    assert history["train_loss"][-1] < history["train_loss"][0]
