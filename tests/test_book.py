@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -128,17 +129,59 @@ def test_colab_links_of_the_built_site_open_existing_notebooks(tmp_path):
             assert (ROOT / link).is_file(), f"the Colab button of {page.name} opens {link}, which does not exist"
 
 
-def test_colab_installs_the_version_the_page_belongs_to():
-    """The version lives in pyproject.toml; the package reports it, and every page's Colab cell
-    installs that release (a tag ``v<version>``), not the repository's moving main branch."""
+def _version() -> str:
     import tomllib
 
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _colab_install_problems(source: str, version: str) -> list[str]:
+    """What is wrong with the package installs of a page's code (``source``): every
+    ``pip install`` that names reprtut must install the release tag ``v<version>``, and
+    nothing may be installed from a git URL without a tag or commit (a moving branch)."""
+    pin = f'"reprtut @ git+https://github.com/reprtut/reprtut@v{version}"'
+    installs = [line.strip() for line in source.splitlines() if "pip install" in line]
+    problems = [] if any("reprtut" in line for line in installs) else ["no install of reprtut"]
+    for line in installs:
+        if "reprtut" in line and pin not in line:
+            problems.append(f"{line!r} does not install {pin}")
+        for url in re.findall(r"git\+[^\s\"'#]+", line):
+            ref = url.rpartition("@")[2] if "@" in url.split("://", 1)[-1] else ""
+            if not re.fullmatch(r"v\d+(\.\d+)*|[0-9a-f]{40}", ref):
+                problems.append(f"{line!r} installs from a git branch ({ref or 'the default'}), "
+                                f"not a tag or commit")
+    return problems
+
+
+def test_the_version_lives_in_pyproject_only():
     import reprtut
 
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert reprtut.__version__ == version
-    pin = f'"reprtut @ git+https://github.com/reprtut/reprtut@v{version}"'
-    for md in _chapters():
-        installs = [line for line in md.read_text().splitlines() if "pip install" in line and "reprtut" in line]
-        assert installs and all(pin in line for line in installs), (
-            f"{md.name} installs {installs} on Colab; it must install {pin}")
+    assert reprtut.__version__ == _version()
+    written = [p.relative_to(ROOT) for p in (ROOT / "reprtut").rglob("*.py")
+               if re.search(r"__version__\s*=\s*[\"']", p.read_text())]
+    assert not written, f"{written} write a version by hand; it is read from pyproject.toml"
+
+
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_colab_installs_the_version_the_page_belongs_to(md):
+    """Every page's Colab cell installs the release ``v<version>`` of pyproject.toml, in the
+    .md the site is built from and in the .ipynb Colab opens, not the moving main branch."""
+    notebook = json.loads(md.with_suffix(".ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    for name, source in ((md.name, md.read_text()), (md.with_suffix(".ipynb").name, code)):
+        problems = _colab_install_problems(source, _version())
+        assert not problems, f"{name}: " + "; ".join(problems)
+
+
+def test_the_colab_check_catches_a_branch_or_another_version():
+    good = '    %pip install -q "reprtut @ git+https://github.com/reprtut/reprtut@v1.2.0"\n'
+    assert _colab_install_problems(good, "1.2.0") == []
+    assert _colab_install_problems(good, "1.3.0"), "another version than pyproject's"
+    assert _colab_install_problems(good.replace("@v1.2.0", "@main"), "1.2.0"), "the main branch"
+    assert _colab_install_problems(good.replace("@v1.2.0", ""), "1.2.0"), "no ref at all"
+    assert _colab_install_problems("%pip install -q reprtut\n", "1.2.0"), "whatever PyPI has"
+    extra = good + "%pip install git+https://github.com/someone/lib\n"
+    assert any("git branch (the default)" in p for p in _colab_install_problems(extra, "1.2.0"))
+    extra = good + "%pip install git+https://github.com/someone/lib@dev\n"
+    assert any("git branch (dev)" in p for p in _colab_install_problems(extra, "1.2.0"))
+    assert _colab_install_problems("%pip install torch\n", "1.2.0") == ["no install of reprtut"]
