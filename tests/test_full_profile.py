@@ -8,8 +8,6 @@ fit its dataset's image shape, an objective whose loss does not reach every para
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
@@ -17,56 +15,22 @@ import reprtut as rt
 from reprtut import recipes
 from reprtut.cache import ModelSpec
 from reprtut.derived import CELEBA_TASKS, FLANKED_TASKS
+from reprtut.recipes import catalog
 
 PROFILES = ("full", "paper")
-
-
-def _args() -> dict[str, list[tuple]]:
-    """Arguments for the recipes that take some: each dataset family the book can use."""
-    flanked, celeba = list(FLANKED_TASKS), list(CELEBA_TASKS)
-    per_dataset = ["mnist", "svhn", f"flanked_mnist_{flanked[1]}", f"celeba_{celeba[1]}"]
-    return {
-        "perceptual": [(1e-2, d) for d in per_dataset],
-        "perceptual_mnist": [()],
-        "perceptual_sgd": [(1e-5, d) for d in per_dataset[2:3]],
-        "supervised": [(d,) for d in per_dataset[1:]],
-        "multitask": [("flanked_mnist", tuple(flanked[:2])), ("celeba", tuple(celeba[:2]))],
-        "interp_mnist": [(), ("l2", 4.0), ("linf", 0.2, "margin")],
-        "interp_cifar": [(), ("l2", 1.6), ("linf", 0.02)],
-        "roar_classifier": [("mnist",), ("cifar10",)],
-        "transfer": [(recipes.perceptual(1e-3, f"flanked_mnist_{flanked[0]}"), f"flanked_mnist_{flanked[1]}"),
-                     (recipes.perceptual(1e-3, f"celeba_{celeba[0]}"), f"celeba_{celeba[1]}")],
-        "transfer_spec": [(recipes.supervised(f"flanked_mnist_{flanked[0]}"), f"flanked_mnist_{flanked[2]}",
-                           rt.train.TrainConfig())],
-    }
-
-
-def _recipe_functions() -> list[str]:
-    """Every public function of reprtut.recipes (and its chapter modules) that returns a ModelSpec."""
-    return sorted(name for name, fn in inspect.getmembers(recipes, inspect.isfunction)
-                  if fn.__module__.startswith(recipes.__name__) and not name.startswith("_")
-                  and inspect.signature(fn).return_annotation in (ModelSpec, "ModelSpec"))
 
 
 @pytest.fixture(autouse=True)
 def _no_downloads(monkeypatch):
     # Recipes read nothing, but a full-profile run asks whether SVHN and CelebA can be
     # downloaded (reprtut.derived); offline, answer at once (the specs of the real datasets
-    # are built explicitly through _args).
+    # are built explicitly through catalog.examples()).
     monkeypatch.setattr(rt.data, "available", lambda name, download=False: False)
 
 
 def _specs(profile: str, monkeypatch) -> list[tuple[str, ModelSpec]]:
     monkeypatch.setenv("REPRTUT_PROFILE", profile)
-    args = _args()
-    out = []
-    for name in _recipe_functions():
-        fn = getattr(recipes, name)
-        required = [p for p in inspect.signature(fn).parameters.values() if p.default is p.empty]
-        calls = args.get(name, [()] if not required else None)
-        assert calls is not None, f"recipes.{name} takes arguments: add examples of them to _args()"
-        out += [(f"{name}{a}", fn(*a)) for a in calls]
-    return out
+    return catalog.specs()
 
 
 def _batch(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,13 +42,13 @@ def _batch(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_every_recipe_that_takes_arguments_has_examples():
-    assert set(_args()) <= set(_recipe_functions()), "_args() names a recipe that is gone"
+    assert set(catalog.examples()) <= set(catalog.functions()), "examples() names a recipe that is gone"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_recipe_spec_builds(profile, monkeypatch):
     specs = _specs(profile, monkeypatch)
-    assert len(specs) >= len(_recipe_functions())
+    assert len(specs) >= len(catalog.functions())
     for label, spec in specs:
         assert spec.dataset in rt.data.INFO, f"{label}: unknown dataset {spec.dataset}"
         assert spec.arch in rt.models.ARCHS, f"{label}: unknown architecture {spec.arch}"
