@@ -1,7 +1,8 @@
 """The model cache's ledger: which models a run trained or loaded, for how long, and who asked.
 
 Every :func:`reprtut.cache.get` appends one JSON line to ``ledger.jsonl`` in the cache folder:
-the spec's name and key, ``"train"`` or ``"load"``, the seconds it took and the requester —
+the spec's name and key, ``"train"``, ``"load"`` or ``"fetch"``, the seconds it took, the
+profile, and the requester —
 the pytest test or book page that asked (from ``$PYTEST_CURRENT_TEST``, which pytest sets and
 the kernels nbval starts for a page inherit), else ``$REPRTUT_REQUESTER``, else the script.
 ``tools/time_table.py`` turns the ledger and pytest's report into the table of where a run's
@@ -16,6 +17,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+from . import profiles
 
 FILE = "ledger.jsonl"
 REQUESTER_ENV = "REPRTUT_REQUESTER"
@@ -35,7 +38,8 @@ def record(folder: Path, *, name: str, key: str, event: str, seconds: float) -> 
     """Append one request to the ledger in ``folder``; a ledger that cannot be written is
     not an error (the cache itself works without it)."""
     line = json.dumps({"name": name, "key": key, "event": event, "seconds": round(seconds, 3),
-                       "requester": requester(), "pid": os.getpid(), "time": time.time()})
+                       "profile": profiles.name(), "requester": requester(), "pid": os.getpid(),
+                       "time": time.time()})
     try:
         with open(Path(folder) / FILE, "a") as f:
             f.write(line + "\n")

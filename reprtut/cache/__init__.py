@@ -23,6 +23,11 @@ nothing. Concurrent requests for the same model (two notebooks, pytest workers) 
 lock ``<name>-<key>.pt.lock``: the first trains, the others wait and then load its result.
 Temporary files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access
 once their process is gone.
+
+A model can come trained: with ``$REPRTUT_MODELS_URL`` set, :func:`get` first fetches a missing
+file from that bundle, checked against the SHA-256 its manifest lists (:mod:`.hub`), and
+trains it only when that fails. ``python -m reprtut.cache export`` writes such a bundle
+(:mod:`.bundle`).
 """
 
 from __future__ import annotations
@@ -40,12 +45,14 @@ import torch
 import torch.nn as nn
 from filelock import FileLock
 
-from . import data as data_mod
-from . import ledger, methods, models, profiles, validate
-from .device import default_device
-from .methods.base import Objective
-from .nn import under
-from .train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
+from .. import data as data_mod
+from .. import ledger, methods, models, profiles, validate
+from ..device import default_device
+from ..methods.base import Objective
+from ..nn import under
+from ..train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
+from . import hub
+from .files import checksum_path, sha256_of, write_checksum
 
 CACHE_ENV = "REPRTUT_CACHE"
 # Part of every key: raised when a change to the package (a model, a method, the loop) makes
@@ -193,31 +200,12 @@ class CacheWarning(UserWarning):
     """A cached file was unusable (corrupt, truncated, unverifiable) and is trained again."""
 
 
-def checksum_path(path: Path) -> Path:
-    """The sidecar holding the SHA-256 of ``path``: ``<path>.sha256``."""
-    return path.with_name(path.name + ".sha256")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def store(obj, path: Path) -> None:
     """Save ``obj`` atomically to ``path`` and then its SHA-256 to the sidecar (also atomic):
     a file without a matching sidecar is never served."""
     checksum_path(path).unlink(missing_ok=True)
     save_atomic(obj, path)
-    side = checksum_path(path)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(sha256_of(path) + "\n")
-        os.replace(tmp, side)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_checksum(path, sha256_of(path))
 
 
 def verified_load(path: Path, map_location=None) -> dict:
@@ -280,8 +268,11 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     """Load the model of ``spec`` from the cache, training (or resuming) it first if needed.
 
     Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available).
-    A cached file that fails its checksum or cannot be read is reported with a
-    :class:`CacheWarning` and trained again. Holds the spec's file lock while it checks and
+    A model not in the cache is first fetched from ``$REPRTUT_MODELS_URL`` when that is set
+    (:func:`reprtut.cache.hub.fetch`: checked by SHA-256, else a
+    :class:`~reprtut.cache.hub.FetchWarning` and trained as without it). A cached file that
+    fails its checksum or cannot be read is reported with a :class:`CacheWarning` and trained
+    again. Holds the spec's file lock while it checks and
     trains, so concurrent calls train a model once. A spec with an ``init`` that must be
     trained first gets that model from :func:`get` (recursively) before taking its own lock,
     copies its weights in (``spec.load``) and trains with ``spec.freeze`` frozen; a model
@@ -297,6 +288,12 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     path = path_of(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_orphans(path.parent)
+    if not retrain and not path.exists() and hub.base_url():
+        with FileLock(str(path) + ".lock"):  # one process downloads; the others then load
+            t0 = time.perf_counter()
+            if hub.fetch(path):  # checked against the bundle's manifest, or nothing written
+                ledger.record(path.parent, name=spec.name, key=spec.key(), event="fetch",
+                              seconds=time.perf_counter() - t0)
     # The starting point is fetched before this spec's lock is taken: its training may take
     # long. Only when a cached file proves unusable is it fetched under the lock; init chains
     # have no cycles, so nested locks are always taken in the same order, outer first.
