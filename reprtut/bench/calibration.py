@@ -58,3 +58,33 @@ def format_calibration(rows: list[dict]) -> str:
         lines.append(f"{r['page']:30s} {r['recorded_s']:10.1f} {r['warm_s']:8.1f} "
                      f"{r['cold_s']:8.1f} {r['factor']:7.2f}")
     return "\n".join(lines)
+
+
+def device_of(run: dict):
+    """The cost model's :class:`~.costs.Device` for a recorded run: this CPU for a CPU run
+    (measured here: right only where the run was recorded on this machine), the GPU of
+    :data:`.costs.GPUS` whose name the run's device name contains, else None."""
+    from . import costs
+    if run.get("device") == "cpu":
+        return cpu_device()
+    return next((d for k, d in costs.GPUS.items() if k in run.get("device_name", "")), None)
+
+
+def beside(run: dict) -> list[dict]:
+    """A recorded chapters run (``tools/run_chapters.py --json``) beside the cost model: per
+    page the recorded seconds and the estimated seconds with every model cached (warm) and
+    from an empty cache (cold) in the run's profile on the run's device (None: unknown GPU)."""
+    if run.get("benchmark") != "chapters":
+        raise ValueError(f"run must be a chapters record, got benchmark={run.get('benchmark')!r}")
+    dev = device_of(run)
+    rows = []
+    with profiles_as(run["profile"]):
+        for c in run["chapters"]:
+            warm = cold = None
+            if dev is not None and c["chapter"] in PAGES:
+                train, evaluate = work(page(c["chapter"]))
+                warm = evaluate.seconds(dev) + PAGE_OVERHEAD_S
+                cold = warm + train.seconds(dev)
+            rows.append({"page": c["chapter"], "recorded_s": c["seconds"], "passed": c["passed"],
+                         "warm_s": warm, "cold_s": cold})
+    return rows

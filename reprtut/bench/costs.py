@@ -65,12 +65,14 @@ class Device:
 GPUS = {
     # NVIDIA T4 data sheet: 65 TFLOPS fp16 tensor cores, 8.1 TFLOPS fp32 (no bf16: fp16 + scaler).
     "T4": Device("T4", 65.0, 8.1, 0.30, 1.0e-3, "NVIDIA T4 data sheet"),
-    # NVIDIA L4 data sheet: 242 TFLOPS bf16 with sparsity, 121 dense; 30.3 TFLOPS fp32.
-    "L4": Device("L4", 121.0, 30.3, 0.30, 1.0e-3, "NVIDIA L4 data sheet"),
-    # NVIDIA A100 data sheet: 312 TFLOPS bf16 dense, 19.5 TFLOPS fp32 (156 with TF32).
-    "A100": Device("A100", 312.0, 19.5, 0.30, 1.0e-3, "NVIDIA A100 data sheet"),
-    # NVIDIA H100 SXM data sheet: 989 TFLOPS bf16 dense, 67 TFLOPS fp32.
-    "H100": Device("H100", 989.0, 67.0, 0.30, 1.0e-3, "NVIDIA H100 data sheet (SXM)"),
+    # fp32 recipes (amp=False) on Ampere and later: PyTorch lets cuDNN's convolutions use TF32
+    # (torch.backends.cudnn.allow_tf32 is True by default), so their peak is the dense TF32 one.
+    # NVIDIA L4 data sheet: 242 TFLOPS bf16 with sparsity, 121 dense; TF32 120 with sparsity, 60 dense.
+    "L4": Device("L4", 121.0, 60.0, 0.30, 1.0e-3, "NVIDIA L4 data sheet"),
+    # NVIDIA A100 data sheet: 312 TFLOPS bf16 dense, 156 TF32 dense (19.5 plain fp32).
+    "A100": Device("A100", 312.0, 156.0, 0.30, 1.0e-3, "NVIDIA A100 data sheet"),
+    # NVIDIA H100 SXM data sheet: 989 TFLOPS bf16 dense, 494 TF32 dense (67 plain fp32).
+    "H100": Device("H100", 989.0, 494.0, 0.30, 1.0e-3, "NVIDIA H100 data sheet (SXM)"),
 }
 
 
