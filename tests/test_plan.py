@@ -92,3 +92,12 @@ def test_describe_is_one_line_naming_profile_and_device(monkeypatch):
     assert "\n" not in line and "quick" in line and "TFLOP" in line and "CPU" in line
     with pytest.raises(ValueError, match="unknown page"):
         plan.page("99_nothing")
+
+
+@pytest.mark.parametrize("name, peak", [("Tesla T4", 65.0), ("NVIDIA A100-SXM4-80GB", 312.0),
+                                        ("NVIDIA H200", 989.0), ("NVIDIA L40S", 362.0),
+                                        ("Some Future GPU", 65.0)])
+def test_a_gpu_is_costed_at_its_known_peak(monkeypatch, name, peak):
+    from reprtut.bench import common
+    monkeypatch.setattr(common, "device_name", lambda device: name)
+    assert plan.gpu_device(torch.device("cuda")).amp_tflops == peak

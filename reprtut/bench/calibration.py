@@ -3,8 +3,10 @@ wall time each page took (``python -m reprtut.bench plan --calibrate``)."""
 
 from __future__ import annotations
 
+import re
+
 from .plan import PAGE_OVERHEAD_S, PAGES, cpu_device, page, profiles_as, work
-from . import report
+from . import costs, report
 
 # Seconds per page of the quick profile on this book's CI machine (two cores, one thread per
 # process, pages run after the unit tests, which had trained some of the pages' models), from
@@ -64,10 +66,10 @@ def device_of(run: dict):
     """The cost model's :class:`~.costs.Device` for a recorded run: this CPU for a CPU run
     (measured here: right only where the run was recorded on this machine), the GPU of
     :data:`.costs.GPUS` whose name the run's device name contains, else None."""
-    from . import costs
     if run.get("device") == "cpu":
         return cpu_device()
-    return next((d for k, d in costs.GPUS.items() if k in run.get("device_name", "")), None)
+    name = run.get("device_name", "")
+    return next((d for k, d in costs.GPUS.items() if re.search(rf"\b{k}\b", name)), None)
 
 
 def beside(run: dict) -> list[dict]:

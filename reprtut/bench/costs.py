@@ -30,6 +30,7 @@ from torch.utils.flop_counter import flop_registry
 
 from .. import data as data_mod
 from ..cache import ModelSpec, build
+from ..device import default_device
 
 # Training images per dataset when a recipe uses all of them (n_train=None).
 TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "svhn": 73_257,
@@ -130,11 +131,14 @@ _COUNTED: dict[str, StepCost] = {}
 
 
 def _per_image(spec: ModelSpec) -> StepCost:
+    # Counted on the device at hand: a GPU counts a ResNet-18's PGD step in milliseconds,
+    # where a CPU takes seconds; the count does not depend on where it is made.
+    device = default_device()
     torch.manual_seed(0)
-    objective = build(spec)
+    objective = build(spec).to(device)
     objective.train()
     b = COUNT_BATCH
-    x, y = torch.rand(b, *_shape(spec)), _labels(spec, b)
+    x, y = torch.rand(b, *_shape(spec), device=device), _labels(spec, b).to(device)
 
     def update(_name, loss):
         objective.zero_grad(set_to_none=True)

@@ -16,6 +16,7 @@ eps grids) that approximate the page's cells, sized by the same profile values.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -330,6 +331,23 @@ def table(profile: str | None = None) -> list[dict]:
         return [row(name) for name in PAGES]
 
 
+def gpu_device(device: torch.device) -> costs.Device:
+    """The cost model's GPU for ``device``: its entry of :data:`.costs.GPUS`, else one at the
+    bf16 peak of :data:`.common.PEAK_TFLOPS` (half of it in fp32) with the same assumed
+    efficiency, else the T4 (the slowest the model knows)."""
+    from .common import device_name, peak_tflops
+
+    gpu = device_name(device)
+    for key in costs.GPUS:      # whole words: "L4" is not the L40S
+        if re.search(rf"\b{key}\b", gpu):
+            return costs.GPUS[key]
+    peak = peak_tflops(gpu)
+    if peak is None:
+        return costs.GPUS["T4"]
+    t4 = costs.GPUS["T4"]
+    return costs.Device(gpu, peak, peak / 2, t4.efficiency, t4.pass_s, "reprtut.bench.PEAK_TFLOPS")
+
+
 def describe(name: str) -> str:
     """One line for the top of page ``name``: its cold estimate in the active profile on the
     device at hand, and how many of its models the cache already holds."""
@@ -338,12 +356,7 @@ def describe(name: str) -> str:
     p = page(name)
     train, evaluate = work(p)
     device = default_device()
-    if device.type == "cuda":
-        from .common import device_name
-        gpu = device_name(device)
-        dev = next((d for k, d in costs.GPUS.items() if k in gpu), costs.GPUS["T4"])
-    else:
-        dev = cpu_device()
+    dev = gpu_device(device) if device.type == "cuda" else cpu_device()
     minutes = ((train + evaluate).seconds(dev) + PAGE_OVERHEAD_S) / 60
     cached = sum(path_of(s).exists() for s in p.models())
     return (f"cost ({profiles.name()}): {(train + evaluate).total_flop / 1e12:.2f} TFLOP, about "
