@@ -20,9 +20,10 @@ from . import stats  # error bars: Wilson intervals, t intervals of paired diffe
 from . import manifold, attribution, toy  # VAE-GAN projection, attribution maps and ROAR/KAR, the 2-D toy (chapter 5)
 from . import sensitivity  # representation sensitivity, gradient landscape, dimensionality (chapter 6)
 from . import low_rank_analysis  # VR_k, max-margin classifiers on PCA projections (chapter 7)
+from . import bench  # benchmarks, and the cost model each page prints before it trains
 
 __version__ = _metadata.version(__name__)  # pyproject.toml's, the one place it is written
 __all__ = ["attacks", "book", "cache", "data", "device", "evaluate", "methods", "models", "nn",
            "profiles", "recipes", "stats", "train", "viz", "manifold", "attribution", "toy",
            "sensitivity", "low_rank_analysis", "masking", "derived", "perceptual_analysis",
-           "representation", "images"]
+           "representation", "images", "bench"]

@@ -3,6 +3,7 @@
     python -m reprtut.bench train  [--arch resnet18] [--batch 512] [--steps 20] [--compile]
     python -m reprtut.bench attack [--batch 256] [--repeats 5]
     python -m reprtut.bench mnist  [--target 0.99] [--max-epochs N] [--every 100]
+    python -m reprtut.bench plan   [--profile quick|full|paper|colab] [--json FILE] [--calibrate]
 
 Common flags: ``--device`` (default: the fastest), ``--out FILE`` (also write the JSON there),
 ``--profile`` (print torch.profiler's top operators and keep them in the JSON). Sizes default
@@ -17,6 +18,7 @@ import sys
 
 import torch
 
+from .. import profiles
 from ..device import default_device
 from . import attack, common, mnist, training
 
@@ -49,7 +51,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=None, help="default: the recipe's epochs")
     p.add_argument("--every", type=int, default=100, help="evaluate every this many steps")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p = sub.add_parser("plan", help="the cost model: TFLOP and minutes per page and device")
+    p.add_argument("--profile", dest="book_profile", default=None, choices=profiles.NAMES,
+                   help="the book's profile to plan (default: the active one)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    p.add_argument("--calibrate", action="store_true",
+                   help="compare the quick profile's CPU estimates with recorded page times")
     return parser
+
+
+def _plan(args) -> dict:
+    """Print (and with --json write) the cost model's table, and the calibration."""
+    from . import calibration, costs, plan
+
+    name = args.book_profile or profiles.name()
+    rows = plan.table(name)
+    cpu = plan.cpu_device()
+    print(f"Cold estimates (empty model cache) of the {name} profile; cached models cost nothing.")
+    print(f"CPU: {cpu.name}, measured {cpu.amp_tflops * 1e3:.1f} GFLOP/s and "
+          f"{cpu.pass_s * 1e3:.1f} ms per pass; GPUs: data-sheet peaks at an assumed "
+          + ", ".join(f"{d.name} {d.efficiency:.0%} of {d.amp_tflops:g}" for d in costs.GPUS.values())
+          + " TFLOP/s")
+    print(plan.format_rows(rows))
+    result = {"benchmark": "plan", "book_profile": name, "cpu": cpu.__dict__,
+              "gpus": {k: d.__dict__ for k, d in costs.GPUS.items()}, "pages": rows}
+    if args.calibrate:
+        cal, source = calibration.calibration()
+        print(f"\nCalibration, quick profile on this CPU, against {source}:")
+        print(calibration.format_calibration(cal))
+        result["calibration"] = {"source": source, "pages": cal}
+    if args.json:
+        import json
+        from pathlib import Path
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def _print_tables(result: dict) -> None:
@@ -63,6 +99,8 @@ def _print_tables(result: dict) -> None:
 def main(argv=None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    if args.command == "plan":
+        return _plan(args)
     device = torch.device(args.device) if args.device else default_device()
     gpu = device.type == "cuda"
     if args.command == "train":

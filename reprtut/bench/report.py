@@ -32,6 +32,8 @@ def load(where: str | Path | None) -> list[dict]:
     out = []
     for path in sorted(Path(where).rglob("*.json")):
         result = json.loads(path.read_text())
+        if result.get("benchmark") == "plan":     # the cost model's estimates: not a measurement
+            continue
         if result.get("benchmark") not in KINDS:
             raise ValueError(f"{path}: 'benchmark' must be one of {KINDS}, got {result.get('benchmark')!r}")
         for key in ("device_name", "date", "commit"):
