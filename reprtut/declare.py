@@ -93,6 +93,9 @@ class Choice(Spec):
     def check(self, v, name, args, reads, specs):
         if self.fold_case and isinstance(v, str):
             v = {o.lower(): o for o in self.options}.get(v.lower(), v)
+        if isinstance(v, str) and v not in self.options:  # the wording the package always used
+            raise ValueError(f"unknown {name} {v!r}; {name} must be one of "
+                             f"{', '.join(repr(o) for o in self.options)}")
         return choice(v, name, self.options)
 
 
