@@ -62,6 +62,11 @@ def tiny_vae():
     return rt.models.build("vaegan", "mnist", zdim=2, width=4, hidden=8).eval()
 
 
+def tiny_perceptual():
+    torch.manual_seed(0)
+    return rt.models.build("perceptual_mnist", "mnist").eval()
+
+
 def _fixtures() -> dict[str, dict]:
     """Valid values for what no declaration describes (and cheaper sizes where a default is
     slow), by function. Everything else of a valid call is derived."""
@@ -90,6 +95,10 @@ def _fixtures() -> dict[str, dict]:
         "reprtut.manifold.project": {"vae": tiny_vae()},
         "reprtut.manifold.distance": {"vae": tiny_vae()},
         "reprtut.manifold.adversarial_distances": {"vae": tiny_vae(), "steps": 2},
+        "reprtut.perceptual_analysis.perceive": {"model": tiny_perceptual()},
+        "reprtut.perceptual_analysis.attention_ratio": {"model": tiny_perceptual(), "centre": slice(8, 20)},
+        "reprtut.perceptual_analysis.region_errors": {"centre": slice(8, 20)},
+        "reprtut.perceptual_analysis.perception_agreement": {"model": tiny_perceptual()},
         "reprtut.book.glue": {"name": "a_number", "value": 0.5},
         "reprtut.book.table": {"rows": [(1, "a")], "headers": ["n", "name"]},
         "reprtut.stats.mean_interval": {"values": [0.1, 0.2, 0.4]},
