@@ -27,19 +27,27 @@ from scipy import stats as _stats
 from . import validate
 from .declare import Count, Real, checked
 
-Confidence = Annotated[float, Real(0, 1, low_open=True, high_open=True)]
+Confidence = Annotated[float, Real()]  # in (0, 1), checked by _level with its own wording
 Proportion = Annotated[float, Real(0, 1)]
 
 
+def _level(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    return confidence
+
+
 @checked
-def wilson(k: Annotated[int, Count(0, max="n")], n: Annotated[int, Count(1)],
+def wilson(k: Annotated[int, Count(0)], n: Annotated[int, Count(1)],
            confidence: Confidence = 0.95) -> tuple[float, float]:
     """Wilson score interval (low, high) in [0, 1] for ``k`` successes out of ``n`` trials.
 
     ``k`` and ``n`` are counts, 0 <= k <= n, n >= 1; for an accuracy ``acc`` measured on
     ``n`` images pass ``round(acc * n)``.
     """
-    z = float(_stats.norm.ppf(0.5 + confidence / 2))
+    if k > n:
+        raise ValueError(f"k must be a count in [0, n={n}], got {k!r}")
+    z = float(_stats.norm.ppf(0.5 + _level(confidence) / 2))
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -56,7 +64,7 @@ def mean_interval(values: Sequence[float], confidence: Confidence = 0.95) -> tup
     if not np.isfinite(v).all():
         raise ValueError("values must be finite numbers (found NaN or inf)")
     m = float(v.mean())
-    half = float(_stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    half = float(_stats.t.ppf(0.5 + _level(confidence) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     return m, m - half, m + half
 
 
