@@ -28,7 +28,7 @@ import functools
 import hashlib
 import json
 from dataclasses import replace
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
 
 import numpy as np
 import torch
@@ -38,15 +38,23 @@ from . import validate
 from .cache import ModelSpec, get
 from .data import INFO, Dataset, DatasetInfo, load, register_derived
 from .models import Classifier, Normalize, register as register_arch
-from .nn import check_batch, frozen
+from .declare import Count, Real, Reals, Tensor, checked
+from .nn import Images, Labels, Model, frozen
 from .representation import saliency
 
 METHODS = ("G", "GX", "Gpred", "rand")
 MODES = ("roar", "kar")
+Method = Literal["G", "GX", "Gpred", "rand"]
+Mode = Literal["roar", "kar"]
+Maps = Annotated[torch.Tensor, Tensor(4, floating=True)]          # attribution maps (B, C, H, W)
+Fraction = Annotated[float, Real(0, 1)]
+Fractions = Annotated[Sequence[float], Reals(0, 1, min_len=2, increasing=True)]
 
 
-def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "G", *,
-              backend: str = "torch", seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+@checked
+def attribute(model: Model, x: Images, y: Labels, method: Method = "G", *,
+              backend: Literal["torch", "captum"] = "torch", seed: Annotated[int, Count(0)] = 0,
+              batch_size: Annotated[int, Count(1)] = 500) -> torch.Tensor:
     """The attribution map of ``method`` for a batch: x (B, C, H, W) in [0, 1], y (B,) -> (B, C, H, W).
 
     "G": ∇_x J(f(x), y) with J the cross-entropy (section 3.2); "GX": x' ⊙ ∇_{x'} J with
@@ -56,11 +64,6 @@ def attribute(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = 
     uses the book's :func:`reprtut.representation.saliency`, "captum" captum's Saliency
     (without the absolute value) and InputXGradient on the per-example loss.
     """
-    check_batch(model, x, y)
-    method = validate.choice(method, "method", METHODS)
-    backend = validate.choice(backend, "backend", ("torch", "captum"))
-    seed = validate.count(seed, "seed", min=0)
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     if method == "rand":
         g = torch.Generator().manual_seed(seed)
         return torch.rand(x.shape, generator=g).to(x.device)
@@ -99,28 +102,27 @@ def _captum(model, x, y, method):
         return InputXGradient(loss).attribute((2 * x - 1).requires_grad_(True)).detach()
 
 
-def importance(a: torch.Tensor) -> torch.Tensor:
+@checked
+def importance(a: Maps) -> torch.Tensor:
     """Per-pixel importance |Σ_c a_c|, (B, C, H, W) -> (B, H, W): a pixel is one unit for
     ROAR/KAR, all its channels replaced at once."""
-    if not torch.is_tensor(a) or a.dim() != 4:
-        raise ValueError(f"a must be attribution maps of shape (B, C, H, W), got {getattr(a, 'shape', a)!r}")
     return a.sum(1).abs()
 
 
-def display(a: torch.Tensor, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+@checked
+def display(a: Maps, low: Annotated[float, Real(0, 100)] = 0.5,
+            high: Annotated[float, Real("low", 100)] = 99.5) -> np.ndarray:
     """The paper's picture of a map (Figure 6): channels summed, each map clipped to its
     ``low``-th and ``high``-th percentiles; (B, C, H, W) -> numpy (B, H, W)."""
-    if not torch.is_tensor(a) or a.dim() != 4:
-        raise ValueError(f"a must be attribution maps of shape (B, C, H, W), got {getattr(a, 'shape', a)!r}")
-    low = validate.real(low, "low", low=0.0, high=100.0)
-    high = validate.real(high, "high", low=low, high=100.0)
     s = a.detach().float().sum(1).cpu().numpy()
     lo = np.percentile(s, low, axis=(1, 2), keepdims=True)
     hi = np.percentile(s, high, axis=(1, 2), keepdims=True)
     return np.clip(s, lo, hi)
 
 
-def occlude(x: torch.Tensor, score: torch.Tensor, fraction: float, mode: str = "roar",
+@checked
+def occlude(x: Annotated[torch.Tensor, Tensor(4)], score: Annotated[torch.Tensor, Tensor(3, of="x")],
+            fraction: Fraction, mode: Mode = "roar",
             fill: Sequence[float] | float = 0.0) -> torch.Tensor:
     """Replace a fraction of each image's pixels by a constant (Hooker et al., 2018).
 
@@ -129,9 +131,7 @@ def occlude(x: torch.Tensor, score: torch.Tensor, fraction: float, mode: str = "
     ones (it keeps the rest); ``fill`` is the constant, one value or one per channel, in
     x's units. Returns a new tensor like x.
     """
-    fraction = validate.real(fraction, "fraction", low=0.0, high=1.0)
-    mode = validate.choice(mode, "mode", MODES)
-    if not torch.is_tensor(x) or x.dim() != 4 or score.shape != (x.shape[0], *x.shape[2:]):
+    if score.shape != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"x must be (B, C, H, W) and score (B, H, W) of the same B, H, W; got "
                          f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(score, 'shape', ()))}")
     b, c, h, w = x.shape
@@ -237,18 +237,21 @@ def occluded_spec(template, explainer, method: str, fraction: float, mode: str, 
                    train=replace(template.train, seed=template.train.seed + retrain_seed))
 
 
-def curve_area(fractions: Sequence[float], accuracies: Sequence[float]) -> float:
+@checked
+def curve_area(fractions: Fractions, accuracies: Annotated[Sequence[float], Reals(0, 1, min_len=2)]) -> float:
     """Area under the accuracy curve over ``fractions`` (trapezoids), normalised by the span
-    of the fractions so that it is an average accuracy in [0, 1]."""
+    of the fractions so that it is an average accuracy in [0, 1]; accuracies are fractions in
+    [0, 1] (not percentages), one per fraction."""
     f = np.asarray(fractions, dtype=float)
     a = np.asarray(accuracies, dtype=float)
-    if f.ndim != 1 or f.shape != a.shape or len(f) < 2 or np.any(np.diff(f) <= 0):
-        raise ValueError(f"fractions must be increasing and match accuracies (at least two); got "
-                         f"{f.tolist()} and {a.tolist()}")
+    if f.shape != a.shape:
+        raise ValueError(f"accuracies must hold one accuracy per fraction, got {len(a)} for "
+                         f"{len(f)} fractions")
     return float(np.trapezoid(a, f) / (f[-1] - f[0]))
 
 
-def scores(fractions: Sequence[float], roar: dict, kar: dict) -> dict:
+@checked
+def scores(fractions: Fractions, roar: dict, kar: dict) -> dict:
     """μ_ROAR = AOC(g) - AOC(rand) and μ_KAR = AUC(g) - AUC(rand) (section 3.2).
 
     roar, kar: method -> test accuracies at ``fractions`` (including "rand"). AOC = 1 - AUC

@@ -7,69 +7,64 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Annotated, Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-from . import validate
-from .attacks.core import check_inputs, cross_entropy_sum
-from .attacks.gradient import check_budget, pgd_steps
+from . import declare, validate
+from .attacks.core import Eps, Norm, Steps, StepSize, cross_entropy_sum
+from .attacks.gradient import pgd_steps
 from .attacks.minimal import cw_l2, ddn, deepfool
 from .attacks.norms import norm_of
-from .nn import check_batch, frozen, input_channels
+from .declare import Count, Function, Real, Reals, Tensor, checked
+from .nn import Images, Labels, Model, frozen, input_channels
 
 Attack = Callable[..., torch.Tensor]
+AttackFn = Annotated[Attack, Function("a function attack(model, x, y, *, eps, ...) such as "
+                                      "reprtut.attacks.pgd")]
+BatchSize = Annotated[int, Count(1)]
 
 # Attacks that look for each example's smallest fooling perturbation (eps=None: unbounded);
 # :func:`sweep` runs them once and reads the whole accuracy-vs-eps curve off the result.
 MINIMUM_PERTURBATION = (deepfool, cw_l2, ddn)
 
 
+@checked
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict(model: Model, x: Images, batch_size: BatchSize = 1000) -> torch.Tensor:
     """Logits (N, K) of images x (N, C, H, W) in [0, 1], in eval mode."""
-    validate.module(model)
-    validate.images(x, "x")
-    validate.channels(x, input_channels(model))
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     with frozen(model):
         return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+@checked
+def accuracy(model: Model, x: Images, y: Labels, batch_size: BatchSize = 1000) -> float:
     """Fraction of x classified as y; x (N, C, H, W) in [0, 1], y (N,) int64 in [0, K)."""
-    check_batch(model, x, y)
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
 
 
-def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-            batch_size: int = 500, **kwargs) -> torch.Tensor:
-    """Adversarial examples for all of x, ``batch_size`` at a time; kwargs go to ``attack``."""
-    check_batch(model, x, y)
-    _check_attack(attack)
-    batch_size = validate.count(batch_size, "batch_size", min=1)
+@checked
+def perturb(model: Model, x: Images, y: Labels, attack: AttackFn, *,
+            batch_size: BatchSize = 500, **kwargs) -> torch.Tensor:
+    """Adversarial examples for all of x, ``batch_size`` at a time; kwargs go to ``attack``
+    (a checked attack checks them at its first batch, without reading x again)."""
     return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], **kwargs)
                       for i in range(0, len(x), batch_size)])
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-                    batch_size: int = 500, **kwargs) -> float:
+@checked
+def robust_accuracy(model: Model, x: Images, y: Labels, attack: AttackFn, *,
+                    batch_size: BatchSize = 500, **kwargs) -> float:
     """Accuracy on ``attack(model, x, y, **kwargs)``, e.g. ``robust_accuracy(m, x, y, pgd, eps=0.3)``."""
     return accuracy(model, perturb(model, x, y, attack, batch_size=batch_size, **kwargs), y)
 
 
-def accuracy_vs_eps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
-                    eps_values: Sequence[float], **kwargs) -> list[float]:
+@checked
+def accuracy_vs_eps(model: Model, x: Images, y: Labels, attack: AttackFn,
+                    eps_values: Annotated[Sequence[float], Reals(0)], **kwargs) -> list[float]:
     """Robust accuracy at each eps of ``eps_values`` (eps = 0 gives the clean accuracy)."""
-    eps_values = _reals(eps_values, "eps_values", low=0.0)
-    return [robust_accuracy(model, x, y, attack, eps=float(e), **kwargs) for e in eps_values]
-
-
-def _check_attack(attack) -> None:
-    if not callable(attack):
-        raise validate.ArgumentTypeError(f"attack must be a function attack(model, x, y, *, eps, "
-                                         f"...) such as reprtut.attacks.pgd, got {attack!r:.80}")
+    return [robust_accuracy(model, x, y, attack, eps=e, **kwargs) for e in eps_values]
 
 
 def _reals(values, name: str, *, low: float | None = None, allow_inf: bool = False,
@@ -87,25 +82,25 @@ def _reals(values, name: str, *, low: float | None = None, allow_inf: bool = Fal
 
 # --------------------------------------------------------------- the area under the ε curve
 
-def normalized_auc(eps_values: Sequence[float], accuracies: Sequence[float]) -> float:
+@checked
+def normalized_auc(eps_values: Annotated[Sequence[float], Reals(min_len=2, increasing=True)],
+                   accuracies: Annotated[Sequence[float], Reals(0, 1, min_len=2)]) -> float:
     """Area under the accuracy-vs-eps curve divided by the eps range (AFD paper, table 2).
 
     Trapezoid rule over the swept eps values; the division makes a model that is always
     right score 1 and one that is always wrong score 0, whatever the units of eps. eps_values
     must be increasing (at least two of them) and accuracies in [0, 1], one per eps.
     """
-    e = torch.as_tensor(_reals(eps_values, "eps_values", allow_empty=True), dtype=torch.float64)
-    a = torch.as_tensor(_reals(accuracies, "accuracies", allow_empty=True), dtype=torch.float64)
-    if e.dim() != 1 or len(e) < 2 or e.shape != a.shape:
-        raise ValueError(f"need >= 2 eps values and one accuracy each, got {len(e)} and {len(a)}")
-    if not bool((e[1:] > e[:-1]).all()):
-        raise ValueError(f"eps values must increase, got {list(map(float, e))}")
-    if not bool(((a >= 0) & (a <= 1)).all()):
-        raise ValueError("accuracies must lie in [0, 1]")
+    e = torch.tensor(eps_values, dtype=torch.float64)
+    a = torch.tensor(accuracies, dtype=torch.float64)
+    if e.shape != a.shape:
+        raise ValueError(f"accuracies must hold one accuracy per eps, got {len(a)} for "
+                         f"{len(e)} eps_values")
     return float(torch.trapezoid(a, e) / (e[-1] - e[0]))
 
 
-def sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+@checked
+def sweep(model: Model, x: Images, y: Labels,
           attacks: dict[str, tuple[Attack, Sequence[float], dict]]) -> dict[str, dict]:
     """Robust accuracy over an eps sweep for each attack, and its normalized AUC (AFD paper,
     table 2).
@@ -124,7 +119,7 @@ def sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         if not isinstance(entry, (tuple, list)) or len(entry) != 3 or not isinstance(entry[2], dict):
             raise validate.ArgumentTypeError(f"attacks[{name!r}] must be a tuple (attack, eps_values, "
                                              f"kwargs), got {entry!r:.80}")
-        _check_attack(entry[0])
+        AttackFn.__metadata__[0].check(entry[0], f"attacks[{name!r}] attack", {}, None, {})
         _reals(entry[1], f"attacks[{name!r}] eps_values", low=0.0)
     out = {}
     for name, (attack, eps_values, kwargs) in attacks.items():
@@ -176,12 +171,12 @@ class MinPerturbation:
                 "mean_rho": r.mean().item() if len(r) else nan}
 
 
-def min_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
-                     batch_size: int = 500, **kwargs) -> MinPerturbation:
+@checked
+def min_perturbation(model: Model, x: Images, y: Labels, attack: AttackFn, *,
+                     batch_size: BatchSize = 500, **kwargs) -> MinPerturbation:
     """Run a minimum-perturbation attack (``eps=None``) on x (N, C, H, W) in [0, 1] with labels
     y (N,) and return the per-example ||delta||_2, rho and success as a :class:`MinPerturbation`."""
     kwargs.setdefault("eps", None)
-    check_batch(model, x, y)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, **kwargs)
     fooled = predict(model, x_adv, batch_size).argmax(1) != y
     size = norm_of(x_adv - x, "l2")
@@ -193,8 +188,10 @@ def min_perturbation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack:
 
 # --------------------------------------------------------------------- white box, black box
 
-def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.Tensor,
-             attack: Attack, *, batch_size: int = 500, **kwargs) -> dict[str, float]:
+@checked
+def transfer(target: Model, surrogate: Model, x: Annotated[torch.Tensor, declare.Images(model="target")],
+             y: Annotated[torch.Tensor, declare.Labels("x", model="target")], attack: AttackFn, *,
+             batch_size: BatchSize = 500, **kwargs) -> dict[str, float]:
     """White-box vs black-box (transfer) robust accuracy of ``target``.
 
     white_box: attack computed on the target itself; black_box: attack computed on the
@@ -203,9 +200,7 @@ def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.
     accuracy. A black-box attack much stronger than the white-box one is a sign of gradient
     masking (see :mod:`reprtut.masking`).
     """
-    validate.module(surrogate, "surrogate")
-    check_batch(target, x, y)
-    check_batch(surrogate, x, y)
+    validate.channels(x, input_channels(surrogate), "x")
     x_white = perturb(target, x, y, attack, batch_size=batch_size, **kwargs)
     x_black = perturb(surrogate, x, y, attack, batch_size=batch_size, **kwargs)
     return {"clean": accuracy(target, x, y), "white_box": accuracy(target, x_white, y),
@@ -214,10 +209,10 @@ def transfer(target: nn.Module, surrogate: nn.Module, x: torch.Tensor, y: torch.
 
 # ------------------------------------------------------ accuracy over the attack's iterations
 
-def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                             steps: int, step_size: float, norm: str = "linf",
-                             loss_fn=cross_entropy_sum, batch_size: int = 500,
-                             ) -> tuple[list[float], list[float]]:
+@checked
+def accuracy_over_iterations(model: Model, x: Images, y: Labels, *, eps: Eps, steps: Steps,
+                             step_size: StepSize, norm: Norm = "linf", loss_fn=cross_entropy_sum,
+                             batch_size: BatchSize = 500) -> tuple[list[float], list[float]]:
     """Instantaneous and cumulative accuracy of an iterative attack after k = 0..steps steps
     (Sanyal et al., appendix D.3), from one run of the PGD loop started at x.
 
@@ -227,11 +222,6 @@ def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     loss_fn: ``cross_entropy_sum`` for Iter-FGSM, ``attacks.least_likely_loss`` for
     Iter-LL-FGSM. Returns two lists of steps + 1 floats.
     """
-    eps = check_inputs(x, y, eps, norm, model)
-    steps, step_size = check_budget(steps, step_size)
-    if step_size is None:
-        raise ValueError("step_size must be a finite number > 0, got None")
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     preds = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
@@ -249,7 +239,10 @@ def accuracy_over_iterations(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 # ----------------------------------------------------------- where the loss gradient points
 
-def stroke_energy_share(grad: torch.Tensor, x: torch.Tensor, threshold: float = 0.1) -> float:
+@checked
+def stroke_energy_share(grad: Annotated[torch.Tensor, Tensor(4, floating=True, like="x")],
+                        x: Annotated[torch.Tensor, declare.Images()],
+                        threshold: Annotated[float, Real(0, 1, high_open=True)] = 0.1) -> float:
     """The share of a gradient's energy sum(grad²) that falls on the strokes of a digit, the
     pixels where x > ``threshold``, averaged over the batch (chapter 1, "What the loss
     gradient sees"; Tsipras et al., 2019).
@@ -258,11 +251,6 @@ def stroke_energy_share(grad: torch.Tensor, x: torch.Tensor, threshold: float = 
     are). A gradient spread evenly over the image scores the strokes' share of the pixels; one
     on the strokes only scores 1. An image whose gradient is exactly 0 has no share (NaN).
     """
-    validate.images(x, "x")
-    threshold = validate.real(threshold, "threshold", low=0.0, high=1.0, high_open=True)
-    if not torch.is_tensor(grad) or not grad.is_floating_point() or grad.shape != x.shape:
-        raise ValueError(f"grad must be a float tensor of x's shape {tuple(x.shape)}, "
-                         f"got {validate._show(grad)}")
     validate.same_device("grad", grad, x)
     g2 = grad.pow(2)                                                          # (B, C, H, W)
     on_strokes = (g2 * (x > threshold)).flatten(1).sum(1)                     # (B,)

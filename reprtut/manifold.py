@@ -11,28 +11,29 @@ in [0, 1].
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
+from typing import Annotated
 
-from . import validate
+import torch
+
 from .attacks import pgd
+from .declare import Count, Images, Instance, Real, checked
 from .methods.vaegan import VAEGAN
+from .nn import Images as ModelImages, Labels, Model
+
+VAE = Annotated[VAEGAN, Instance(VAEGAN)]
+BatchSize = Annotated[int, Count(1)]
 
 __all__ = ["VAEGAN", "project", "distance", "adversarial_distances"]
 
 
+@checked
 @torch.no_grad()
-def project(vae: VAEGAN, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def project(vae: VAE, x: Annotated[torch.Tensor, Images()], batch_size: BatchSize = 500) -> torch.Tensor:
     """π(x) = dec(enc(x)) (section 2.1), with the encoder's mean; x (B, C, H, W) in [0, 1]
     -> (B, C, H, W) in (0, 1) on x's device. The VAE-GAN is used in eval mode."""
-    if not isinstance(vae, VAEGAN):
-        raise validate.ArgumentTypeError(f"vae must be a reprtut.methods.vaegan.VAEGAN, got "
-                                         f"{type(vae).__name__}")
-    validate.images(x, "x")
     if tuple(x.shape[1:]) != (vae.channels, vae.size, vae.size):
         raise ValueError(f"x must be images of shape (B, {vae.channels}, {vae.size}, {vae.size}) "
                          f"for this VAE-GAN, got {tuple(x.shape)}")
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     was = vae.training
     vae.eval()
     try:
@@ -41,20 +42,26 @@ def project(vae: VAEGAN, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor
         vae.train(was)
 
 
-def distance(vae: VAEGAN, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+@checked
+def distance(vae: VAE, x: Annotated[torch.Tensor, Images()], batch_size: BatchSize = 500) -> torch.Tensor:
     """d_π(x) = ||x - π(x)||_2 per image (section 2.1): x (B, C, H, W) in [0, 1] -> (B,) >= 0."""
     return (x - project(vae, x, batch_size)).flatten(1).norm(dim=1)
 
 
-def adversarial_distances(model: nn.Module, vae: VAEGAN, x: torch.Tensor, y: torch.Tensor, *,
-                          eps: float = 12.0, steps: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def adversarial_distances(model: Model, vae: VAE, x: ModelImages, y: Labels, *,
+                          eps: Annotated[float, Real(0)] = 12.0, steps: Annotated[int, Count(1)] = 40,
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Section 2.1's measurement: d_π of l2 PGD adversarial examples that maximise the
     cross-entropy in the ball of ``eps`` (12 in the paper; ``steps`` steps of 2.5 eps / steps
     from x itself), attacks that left the prediction unchanged removed.
 
-    x (B, C, H, W) in [0, 1], y (B,) -> (d_π (M,) of the M successful attacks, x_adv (B, ...)).
+    x (B, C, H, W) in [0, 1], y (B,) -> (d_π (M,) of the M successful attacks, x_adv (B, ...));
+    M = 0 (an empty d_π) when no attack succeeded.
     """
     x_adv = pgd(model, x, y, eps=eps, norm="l2", steps=steps, random_start=False)
     with torch.no_grad():
         fooled = model(x_adv).argmax(1) != y
+    if not bool(fooled.any()):  # nothing to measure: an empty result, not an error
+        return x.new_zeros(0), x_adv
     return distance(vae, x_adv[fooled]), x_adv

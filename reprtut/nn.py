@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 
-from . import validate
+from . import declare, validate
 from .models import Normalize
 
 
@@ -128,3 +129,10 @@ def check_batch(model, x, y, *, x_name: str = "x", y_name: str = "y", classes: b
     k = num_classes(model, x) if classes else None
     validate.check_ranges(x, x_name, y=y, num_classes=k, y_name=y_name)
     return x, y
+
+
+# The declarations (reprtut.declare) of what a classifier's public functions take: a model
+# whose classes and channels the checks read, its images and their labels.
+Model = Annotated[nn.Module, declare.Model(classes=num_classes, channels=input_channels)]
+Images = Annotated[torch.Tensor, declare.Images(model="model")]
+Labels = Annotated[torch.Tensor, declare.Labels("x")]

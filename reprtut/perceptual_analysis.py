@@ -9,13 +9,29 @@ cache; the transfer specs come from :func:`reprtut.recipes.transfer_spec`.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
-import torch.nn as nn
 
 from .cache import get
+from .declare import Count, Images, Instance, Model, checked
 from .evaluate import predict
-from .methods.perceptual import PerceptualNet, _check_perceptual
-from .nn import frozen
+from .methods.perceptual import PerceptualNet
+from .nn import Model as Classifier, frozen, input_channels, num_classes
+from .validate import ArgumentTypeError
+
+class _Perceptual(Model):
+    """A perceptually regularized classifier (features F, head C, decoder D)."""
+    def check(self, v, name, args, reads, specs):
+        if not isinstance(super().check(v, name, args, reads, specs), PerceptualNet):
+            raise ArgumentTypeError(f"{name} must be a PerceptualNet (features F, head C, decoder D; "
+                                    f"a 'perceptual_*' architecture), got {type(v).__name__}")
+        return v
+
+
+# Such a classifier, whose classes and channels the checks read, and its image batches.
+Perceptual = Annotated[PerceptualNet, _Perceptual(classes=num_classes, channels=input_channels)]
+Batch = Annotated[torch.Tensor, Images(model="model")]
 
 # Section 3 and appendix A: PGD in the l_inf ball, 100 iterations; eps = 0.2 on MNIST and
 # 0.03 on CelebA (pixels in [0, 1]).
@@ -23,24 +39,23 @@ ATTACK_STEPS = 100
 ATTACK_EPS = {"mnist": 0.2, "celeba": 0.03}
 
 
+@checked
 @torch.no_grad()
-def perceive(model: PerceptualNet, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def perceive(model: Perceptual, x: Batch, batch_size: Annotated[int, Count(1)] = 500) -> torch.Tensor:
     """P(x) = D(F(x)) for images x (N, C, H, W) in [0, 1], in eval mode, ``batch_size`` at a
     time; returns (N, C, H, W) in (0, 1) on the model's device."""
-    _check_perceptual(model)
     with frozen(model):
         return torch.cat([model.P(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def region_errors(x: torch.Tensor, x_hat: torch.Tensor, centre: slice) -> tuple[float, float]:
+@checked
+def region_errors(x: Annotated[torch.Tensor, Images()], x_hat: Annotated[torch.Tensor, Images(of="x")],
+                  centre: Annotated[slice, Instance(slice)]) -> tuple[float, float]:
     """Mean squared error per pixel inside the columns ``centre`` and outside them.
 
     x, x_hat: (N, C, H, W) in [0, 1]; centre: a slice of the W axis (for the flanked-MNIST
     stand-in, ``reprtut.derived.CENTRE_COLS``). Returns (centre error, side error).
     """
-    if x.shape != x_hat.shape or x.dim() != 4:
-        raise ValueError(f"x and x_hat must be image batches of one shape, got {tuple(x.shape)} "
-                         f"and {tuple(x_hat.shape)}")
     keep = torch.zeros(x.shape[-1], dtype=torch.bool, device=x.device)
     keep[centre] = True
     if keep.all() or not keep.any():
@@ -50,16 +65,18 @@ def region_errors(x: torch.Tensor, x_hat: torch.Tensor, centre: slice) -> tuple[
     return err[..., keep].mean().item(), err[..., ~keep].mean().item()
 
 
-def attention_ratio(model: PerceptualNet, x: torch.Tensor, centre: slice) -> float:
+@checked
+def attention_ratio(model: Perceptual, x: Batch, centre: Annotated[slice, Instance(slice)]) -> float:
     """Side / centre reconstruction error of P on x (section 4): above 1 when the latent
     keeps the centre better than the sides, i.e. when the model attends to the centre."""
     centre_err, side_err = region_errors(x, perceive(model, x), centre)
     return side_err / centre_err
 
 
+@checked
 @torch.no_grad()
-def perception_agreement(model: PerceptualNet, judge: nn.Module,
-                         x_adv: torch.Tensor) -> torch.Tensor:
+def perception_agreement(model: Perceptual, judge: Classifier,
+                         x_adv: Annotated[torch.Tensor, Images(model="model")]) -> torch.Tensor:
     """Per image, whether an independent classifier ``judge`` reads P(x_adv) as the class
     that ``model`` predicts for x_adv (section 3): (N,) bool, on x_adv's device."""
     return predict(judge, perceive(model, x_adv)).argmax(1) == predict(model, x_adv).argmax(1)

@@ -15,22 +15,24 @@ E(x) is the classifier's representation ``model.features(x)`` (:mod:`reprtut.rep
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import validate
 from .attacks import pgd
-from .evaluate import Attack, _check_attack, _reals, perturb
-from .nn import check_batch, frozen, num_classes
+from .attacks.core import Eps
+from .declare import Count, Real, Reals, Tensor, checked
+from .evaluate import AttackFn, BatchSize, perturb
+from .nn import Images, Labels, Model, frozen, num_classes
 from .representation import _check_model, representation
 
 
-def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                attack: Attack = pgd, batch_size: int = 500, **kwargs) -> torch.Tensor:
+@checked
+def sensitivity(model: Model, x: Images, y: Labels, *, eps: Eps, attack: AttackFn = pgd,
+                batch_size: BatchSize = 500, **kwargs) -> torch.Tensor:
     """||E(x) - E(x')||_2 / ||E(x)||_2 per image (AFD paper, section 3), x' = attack(x).
 
     x: (N, C, H, W) in [0, 1]; y: (N,) int64 labels; eps: the attack's radius (>= 0; for
@@ -39,21 +41,18 @@ def sensitivity(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: floa
     is all zeros counts as not moved (its ratio is taken over max(||E(x)||, 1e-12)).
     """
     _check_model(model)
-    check_batch(model, x, y)
-    eps = validate.real(eps, "eps", low=0.0)
-    _check_attack(attack)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, eps=eps, **kwargs) if eps > 0 else x
     r, r_adv = representation(model, x), representation(model, x_adv)      # (N, d) each
     return (r - r_adv).norm(dim=1) / r.norm(dim=1).clamp_min(1e-12)
 
 
-def sensitivity_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                      eps_values: Sequence[float], *, attack: Attack = pgd,
+@checked
+def sensitivity_curve(model: Model, x: Images, y: Labels,
+                      eps_values: Annotated[Sequence[float], Reals(0)], *, attack: AttackFn = pgd,
                       **kwargs) -> dict[str, list[float]]:
     """Median and interquartile range of :func:`sensitivity` at each eps of ``eps_values``
     (Figure 4, left, plots the median). Returns {"eps", "median", "q25", "q75"}, lists of
     floats, one per eps."""
-    eps_values = _reals(eps_values, "eps_values", low=0.0)
     out = {"eps": eps_values, "median": [], "q25": [], "q75": []}
     for e in eps_values:
         s = sensitivity(model, x, y, eps=e, attack=attack, **kwargs).float()
@@ -64,8 +63,8 @@ def sensitivity_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return out
 
 
-def gradient_landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                       batch_size: int = 250) -> torch.Tensor:
+@checked
+def gradient_landscape(model: Model, x: Images, y: Labels, batch_size: BatchSize = 250) -> torch.Tensor:
     """G[t, i] = log mean_{x of class t} ||d l_i(x) / d x||_2 with l = softmax(model(x))
     (AFD paper, Figure 4 right: rows are the true class t, columns the class i whose
     likelihood is differentiated). Theorem 1: at AFD's optimum d l_t / d x = 0.
@@ -73,8 +72,6 @@ def gradient_landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     x: (N, C, H, W) in [0, 1], y: (N,) int64 in [0, K). Returns a float32 (K, K) tensor on the
     CPU; a row is NaN for a class with no image in x. K backward passes per batch.
     """
-    check_batch(model, x, y)
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     k = num_classes(model, x)
     sums = torch.zeros(k, k, dtype=torch.float64)
     counts = torch.bincount(y.cpu(), minlength=k).double()
@@ -92,7 +89,10 @@ def gradient_landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return (sums / counts[:, None]).log().float()
 
 
-def dimensionality(r: torch.Tensor, variance: float = 0.99, tol: float = 0.0) -> dict[str, int]:
+@checked
+def dimensionality(r: Annotated[torch.Tensor, Tensor(2, floating=True, min_len=2)],
+                   variance: Annotated[float, Real(0, 1, low_open=True)] = 0.99,
+                   tol: Annotated[float, Real(0)] = 0.0) -> dict[str, int]:
     """Table A5's two measures of how many dimensions a representation uses.
 
     r: (N, d) representations of a test set (e.g. :func:`reprtut.representation.representation`).
@@ -100,13 +100,6 @@ def dimensionality(r: torch.Tensor, variance: float = 0.99, tol: float = 0.0) ->
     principal components (scikit-learn PCA) needed to explain ``variance`` (in (0, 1]) of the
     total variance. Returns {"units": int, "dims": int, "d": d}.
     """
-    if not torch.is_tensor(r) or r.dim() != 2 or len(r) < 2 or not r.is_floating_point():
-        raise ValueError(f"r must be a float tensor (N, d) with N >= 2, got "
-                         f"{validate._show(r)}")
-    if not bool(torch.isfinite(r).all()):
-        raise ValueError("r holds non-finite values")
-    variance = validate.real(variance, "variance", low=0.0, high=1.0, low_open=True)
-    tol = validate.real(tol, "tol", low=0.0)
     from sklearn.decomposition import PCA
     a = r.detach().double().cpu().numpy()
     units = int((np.abs(a) > tol).any(0).sum())
@@ -115,16 +108,14 @@ def dimensionality(r: torch.Tensor, variance: float = 0.99, tol: float = 0.0) ->
     return {"units": units, "dims": min(dims, a.shape[1]), "d": a.shape[1]}
 
 
-def tsne(r: torch.Tensor, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+@checked
+def tsne(r: Annotated[torch.Tensor, Tensor(2, floating=True)], seed: Annotated[int, Count(0)] = 0,
+         perplexity: Annotated[float, Real(0, low_open=True)] = 30.0) -> np.ndarray:
     """2-d t-SNE embedding (van der Maaten & Hinton, 2008; scikit-learn) of representations
     r (N, d), N > perplexity; returns a numpy (N, 2) array. Embed the clean and the perturbed
     representations of one model together, so that their positions can be compared."""
-    if not torch.is_tensor(r) or r.dim() != 2 or not r.is_floating_point():
-        raise ValueError(f"r must be a float tensor (N, d), got {validate._show(r)}")
-    perplexity = validate.real(perplexity, "perplexity", low=0.0, low_open=True)
     if len(r) <= perplexity:
         raise ValueError(f"r: t-SNE needs more points than perplexity={perplexity}, got {len(r)}")
-    seed = validate.count(seed, "seed", min=0)
     from sklearn.manifold import TSNE
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         r.detach().float().cpu().numpy())

@@ -19,29 +19,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 from scipy import stats as _stats
 
 from . import validate
+from .declare import Count, Real, checked
+
+Confidence = Annotated[float, Real()]  # in (0, 1), checked by _level with its own wording
+Proportion = Annotated[float, Real(0, 1)]
 
 
-def _level(confidence) -> float:
-    confidence = validate.real(confidence, "confidence")
+def _level(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     return confidence
 
 
-def wilson(k, n, confidence: float = 0.95) -> tuple[float, float]:
+@checked
+def wilson(k: Annotated[int, Count(0)], n: Annotated[int, Count(1)],
+           confidence: Confidence = 0.95) -> tuple[float, float]:
     """Wilson score interval (low, high) in [0, 1] for ``k`` successes out of ``n`` trials.
 
     ``k`` and ``n`` are counts, 0 <= k <= n, n >= 1; for an accuracy ``acc`` measured on
     ``n`` images pass ``round(acc * n)``.
     """
-    n = validate.count(n, "n", min=1)
-    k = validate.count(k, "k", min=0)
     if k > n:
         raise ValueError(f"k must be a count in [0, n={n}], got {k!r}")
     z = float(_stats.norm.ppf(0.5 + _level(confidence) / 2))
@@ -51,7 +54,8 @@ def wilson(k, n, confidence: float = 0.95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)  # Python floats, for glue and JSON
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+@checked
+def mean_interval(values: Sequence[float], confidence: Confidence = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` (a 1-D sequence or tensor of at least two
     finite numbers) and Student's t interval around it."""
     v = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=np.float64)
@@ -106,7 +110,10 @@ class Comparison:
     b: tuple[float, float]
 
 
-def compare_proportions(a, b, n, n_b=None, confidence: float = 0.95) -> Comparison:
+@checked
+def compare_proportions(a: Proportion, b: Proportion, n: Annotated[int, Count(1)],
+                        n_b: Annotated[int, Count(1)] | None = None,
+                        confidence: Confidence = 0.95) -> Comparison:
     """Compare proportions ``a`` and ``b`` in [0, 1] (accuracies, success rates) measured on
     ``n`` and ``n_b`` trials (``n_b`` defaults to ``n``) by their Wilson intervals.
 
@@ -115,9 +122,6 @@ def compare_proportions(a, b, n, n_b=None, confidence: float = 0.95) -> Comparis
     difference at the same confidence: a verdict in the prose that it grants holds with a
     margin. Returns a :class:`Comparison`.
     """
-    a = validate.real(a, "a", low=0.0, high=1.0)
-    b = validate.real(b, "b", low=0.0, high=1.0)
-    n = validate.count(n, "n", min=1)
-    n_b = validate.count(n_b, "n_b", min=1, allow_none=True) or n
+    n_b = n if n_b is None else n_b
     ci_a, ci_b = wilson(round(a * n), n, confidence), wilson(round(b * n_b), n_b, confidence)
     return Comparison(order(ci_a, ci_b), ci_a, ci_b)

@@ -14,21 +14,46 @@ in the l2 ball without the box, on the model frozen by :func:`reprtut.nn.frozen`
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import validate
 from .attacks import pgd_steps
+from .declare import Count, Labels, Model, Real, Tensor, check_call, checked
 
 MEAN = (1.2, 0.1)                                   # class 1 at +MEAN, class 0 at -MEAN
 COV = ((1.0, -0.01), (-0.01, 0.0002))               # shared covariance (appendix A.1)
 
+# What the toy's functions take: points (B, 2), labels in {0, 1} of those points, a network
+# (of :func:`net`: two classes), budgets and counts.
+Points = Annotated[torch.Tensor, Tensor(shape=(None, 2), floating=True)]
+PointLabels = Annotated[torch.Tensor, Labels("x", classes=2)]
+class _Net(Model):
+    """A network on points (B, 2): its first linear layer takes two inputs."""
+    def check(self, v, name, args, reads, specs):
+        first = next((m for m in super().check(v, name, args, reads, specs).modules()
+                      if isinstance(m, nn.Linear)), None)
+        if first is None or first.in_features != 2:
+            raise ValueError(f"{name} must be a network on points (B, 2) such as toy.net(), got "
+                             f"{type(v).__name__} without a first Linear(2, ...)")
+        return v
 
-def sample(n_per_class: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def example(self):
+        return net(8)
+
+
+Net = Annotated[nn.Module, _Net()]
+Eps = Annotated[float, Real(0)]
+Positive = Annotated[int, Count(1)]
+Seed = Annotated[int, Count(0)]
+
+
+@checked
+def sample(n_per_class: Positive = 3000, seed: Seed = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_per_class`` points of each Gaussian: x (2n, 2) float32, y (2n,) int64 in {0, 1}."""
-    n = validate.count(n_per_class, "n_per_class", min=1)
-    seed = validate.count(seed, "seed", min=0)
+    n = n_per_class
     g = torch.Generator().manual_seed(seed)
     chol = torch.linalg.cholesky(torch.tensor(COV, dtype=torch.float64))
     z = torch.randn(2 * n, 2, generator=g, dtype=torch.float64) @ chol.T
@@ -44,16 +69,16 @@ def high_variance_direction() -> torch.Tensor:
     return vecs[:, vals.argmax()].float()
 
 
-def net(hidden: int = 128) -> nn.Module:
+@checked
+def net(hidden: Positive = 128) -> nn.Module:
     """The two-layer ReLU network of appendix A.2: Dense(hidden) ReLU, Dense(2)."""
-    return nn.Sequential(nn.Linear(2, validate.count(hidden, "hidden", min=1)), nn.ReLU(),
+    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(),
                          nn.Linear(hidden, 2))
 
 
-def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10) -> torch.Tensor:
+@checked
+def attack(model: Net, x: Points, y: PointLabels, eps: Eps, steps: Positive = 10) -> torch.Tensor:
     """l2 PGD on the cross-entropy, from the point itself, steps of 2.5 eps / steps: (B, 2) -> (B, 2)."""
-    eps = validate.real(eps, "eps", low=0.0)
-    steps = validate.count(steps, "steps", min=1)
     return _pgd(model, x, y, eps, steps)
 
 
@@ -62,18 +87,19 @@ def _pgd(model, x, y, eps: float, steps: int) -> torch.Tensor:
     return pgd_steps(model, x, y, eps=eps, norm="l2", steps=steps, random_start=False, box=None)
 
 
-def train(eps: float = 0.0, *, epochs: int = 10, batch_size: int = 64, steps: int = 7,
-          hidden: int = 128, seed: int = 0, data: tuple[torch.Tensor, torch.Tensor] | None = None
-          ) -> nn.Module:
+@checked
+def train(eps: Eps = 0.0, *, epochs: Positive = 10, batch_size: Positive = 64, steps: Positive = 7,
+          hidden: Positive = 128, seed: Seed = 0,
+          data: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Module:
     """Train :func:`net` with Adam (1e-3, appendix A.2) for ``epochs`` epochs on ``data``
     (default :func:`sample` with ``seed``), on the adversarial points of l2 PGD with budget
     ``eps`` only (``eps = 0``: standard training). Returns the network in eval mode."""
-    eps = validate.real(eps, "eps", low=0.0)
-    epochs = validate.count(epochs, "epochs", min=1)
-    batch_size = validate.count(batch_size, "batch_size", min=1)
-    steps = validate.count(steps, "steps", min=1)
-    seed = validate.count(seed, "seed", min=0)
-    x, y = sample(seed=seed) if data is None else data
+    if data is None:
+        x, y = sample(seed=seed)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = check_call(_data, *data).arguments.values()  # user data: checked here, reads included
+    else:
+        raise ValueError(f"data must be a pair (x, y) of points and labels, got {type(data).__name__}")
     torch.manual_seed(seed)
     model = net(hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -90,7 +116,12 @@ def train(eps: float = 0.0, *, epochs: int = 10, batch_size: int = 64, steps: in
     return model.eval()
 
 
-def tilt(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _data(x: Points, y: PointLabels) -> None:
+    """The declaration of :func:`train`'s ``data``: points (B, 2) and their labels."""
+
+
+@checked
+def tilt(model: Net, x: Points) -> torch.Tensor:
     """The angle in degrees, per point, between the boundary normal and the clouds' long axis.
 
     The normal at x is the input gradient of the logit difference z_1 - z_0, the direction
@@ -99,9 +130,6 @@ def tilt(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     running along the clouds (fully tilted), 0 one cutting straight across them.
     x (B, 2) -> (B,).
     """
-    validate.module(model)
-    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[1] != 2:
-        raise ValueError(f"x must be points of shape (B, 2), got {getattr(x, 'shape', x)!r}")
     x = x.detach().float().requires_grad_(True)
     z = model(x)
     (n,) = torch.autograd.grad((z[:, 1] - z[:, 0]).sum(), x)
@@ -109,14 +137,16 @@ def tilt(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.arccos(cos.clamp(max=1.0))).detach()
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+@checked
+def accuracy(model: Net, x: Points, y: PointLabels) -> float:
     """Fraction of points classified correctly."""
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-def grid(model: nn.Module, lim: tuple[float, float, float, float] = (-4.5, 4.5, -0.3, 0.3),
-         n: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@checked
+def grid(model: Net, lim: tuple[float, float, float, float] = (-4.5, 4.5, -0.3, 0.3),
+         n: Annotated[int, Count(2)] = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(X, Y, P): an n x n grid over (xmin, xmax, ymin, ymax) and the predicted class there,
     for drawing decision regions."""
     xs = torch.linspace(lim[0], lim[1], n)

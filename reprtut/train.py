@@ -61,6 +61,10 @@ class TrainConfig:
             raise validate.ArgumentTypeError(f"milestones must be a sequence of epochs, got "
                                              f"{self.milestones!r}")
         self.milestones = tuple(validate.count(m, "milestones", min=1) for m in self.milestones)
+        late = [m for m in self.milestones if m >= self.epochs]
+        if late:
+            raise ValueError(f"milestones {late} fall at or after the last of epochs={self.epochs}: "
+                             f"the learning rate would never drop there")
         validate.real(self.grad_clip, "grad_clip", low=0.0, low_open=True, allow_none=True)
         validate.count(self.seed, "seed", min=0)
         validate.flag(self.amp, "amp")

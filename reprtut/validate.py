@@ -92,19 +92,20 @@ def _range(low, high, low_open, high_open) -> str:
     return ""
 
 
-def count(n, name: str, *, min: int = 0, max: int | None = None, allow_none: bool = False) -> int | None:
-    """``n`` as a Python int in [min, max]; accepts Python and numpy integers (and integral
-    0-d integer tensors), refuses bools, floats (even 2.0) and strings."""
+def count(n, name: str, *, min: int | None = 0, max: int | None = None,
+          allow_none: bool = False) -> int | None:
+    """``n`` as a Python int in [min, max] (min None: no lower bound); accepts Python and numpy
+    integers (and integral 0-d integer tensors), refuses bools, floats (even 2.0) and strings."""
     if n is None and allow_none:
         return None
     if torch.is_tensor(n) and n.numel() == 1 and not n.is_floating_point() and n.dtype != torch.bool:
         n = n.item()
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        bound = f" >= {min}" if max is None else f" in [{min}, {max}]"
+        bound = "" if min is None else f" >= {min}" if max is None else f" in [{min}, {max}]"
         raise ArgumentTypeError(f"{name} must be an integer{bound}{' or None' if allow_none else ''}, "
                                 f"got {_show(n)}")
     n = int(n)
-    if n < min or (max is not None and n > max):
+    if (min is not None and n < min) or (max is not None and n > max):
         bound = f">= {min}" if max is None else f"in [{min}, {max}]"
         raise ValueError(f"{name} must be an integer {bound}, got {n}")
     return n
@@ -247,3 +248,4 @@ def channels(x: torch.Tensor, expected: int | None, name: str = "x") -> None:
     if expected is not None and x.shape[1] != expected:
         raise ValueError(f"{name} has {x.shape[1]} channels, but the model takes {expected}-channel "
                          f"images; got shape {tuple(x.shape)}")
+

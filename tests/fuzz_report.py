@@ -11,6 +11,11 @@ tiny untrained MNIST classifier. Each ends in one of
 * ``silent``: the call returned (or was still running after ``--timeout`` seconds): the bad
   input was accepted and the caller gets a result computed from it.
 
+A second catalogue is generated from the declarations (``tests/declared_cases.py``): every
+public function wrapped in :func:`reprtut.declare.checked`, with bad values derived from what
+each parameter declares, and valid edge cases (a batch of one, eps = 0, one class present,
+numpy scalars) that must be accepted: those end ``valid`` or ``valid-refused``.
+
 The same catalogue drives ``tests/test_validation.py`` (which requires every case to be
 clear). Only names that exist in the first version of the package are used, so the script
 also runs against it (``PYTHONPATH=<old checkout> python tests/fuzz_report.py``).
@@ -48,6 +53,7 @@ class Case:
     label: str         # what is wrong with it
     call: Callable[[], object]
     needle: str | None = None  # text the message must contain (default: param as a word)
+    valid: bool = False        # a valid call, which must return
 
     @property
     def id(self) -> str:
@@ -83,7 +89,17 @@ def _alarm(seconds: float):
 
 
 def outcome(case: Case, timeout: float = 0) -> tuple[str, str]:
-    """(``clear`` / ``obscure`` / ``silent``, detail) of one case."""
+    """(``clear`` / ``obscure`` / ``silent``, detail) of one bad case; (``valid`` /
+    ``valid-refused``, detail) of a valid one."""
+    if case.valid:
+        try:
+            with _alarm(timeout):
+                case.call()
+        except _Timeout:
+            return "valid", f"still running after {timeout:g} s"
+        except Exception as err:  # noqa: BLE001 -- a valid call must not raise at all
+            return "valid-refused", f"{type(err).__name__}: {str(err)[:160]}"
+        return "valid", "returned"
     try:
         with _alarm(timeout):
             case.call()
@@ -550,36 +566,55 @@ def all_cases(tmp: Path | None = None) -> list[Case]:
             + cache_cases(tmp) + chapters_5_to_7_cases(model, x, y))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a call counts as silent")
-    parser.add_argument("--json", help="write every case's outcome here")
-    parser.add_argument("--show", default="obscure,silent", help="outcomes to list case by case")
-    parser.add_argument("--module", help="only this module's cases")
-    args = parser.parse_args()
-    import warnings
-    warnings.simplefilter("ignore")
-    cases = all_cases()
-    if args.module:
-        cases = [c for c in cases if c.module == args.module]
+def generated_cases() -> list[Case]:
+    """The catalogue generated from the declarations (empty for a package without them)."""
+    if not hasattr(rt, "declare"):
+        return []
+    import declared_cases
+    return declared_cases.cases(Case)
+
+
+KINDS = ("clear", "obscure", "silent", "valid", "valid-refused")
+
+
+def report(cases: list[Case], timeout: float, show: set[str], title: str) -> tuple[Counter, list]:
+    """Run ``cases``, print the table of outcomes by module, return (totals, rows)."""
     counts: dict[str, Counter] = defaultdict(Counter)
     rows = []
-    show = set(args.show.split(","))
     for case in cases:
-        kind, detail = outcome(case, args.timeout)
+        kind, detail = outcome(case, timeout)
         counts[case.module][kind] += 1
         rows.append({"id": case.id, "module": case.module, "outcome": kind, "detail": detail})
         if kind in show:
             print(f"{kind:8s} {case.id}: {detail}", flush=True)
-    print(f"\n{'module':16s} {'tried':>6s} {'clear':>6s} {'obscure':>8s} {'silent':>7s}")
+    print(f"\n{title}\n{'module':20s} {'tried':>6s} " + " ".join(f"{k:>13s}" for k in KINDS))
     total = Counter()
-    for module, c in counts.items():
+    for module, c in sorted(counts.items()):
         total.update(c)
-        print(f"{module:16s} {sum(c.values()):6d} {c['clear']:6d} {c['obscure']:8d} {c['silent']:7d}")
-    print(f"{'all':16s} {sum(total.values()):6d} {total['clear']:6d} {total['obscure']:8d} {total['silent']:7d}")
+        print(f"{module:20s} {sum(c.values()):6d} " + " ".join(f"{c[k]:13d}" for k in KINDS))
+    print(f"{'all':20s} {sum(total.values()):6d} " + " ".join(f"{total[k]:13d}" for k in KINDS))
+    return total, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a call counts as silent")
+    parser.add_argument("--json", help="write every case's outcome here")
+    parser.add_argument("--show", default="obscure,silent,valid-refused", help="outcomes to list case by case")
+    parser.add_argument("--module", help="only this module's cases")
+    args = parser.parse_args()
+    import warnings
+    warnings.simplefilter("ignore")
+    show = set(args.show.split(","))
+    results = {}
+    for title, cases in (("hand-written catalogue", all_cases()), ("generated from the declarations",
+                                                                     generated_cases())):
+        if args.module:
+            cases = [c for c in cases if c.module == args.module]
+        total, rows = report(cases, args.timeout, show, title)
+        results[title] = {"counts": dict(total), "cases": rows}
     if args.json:
-        Path(args.json).write_text(json.dumps({"counts": {m: dict(c) for m, c in counts.items()},
-                                               "cases": rows}, indent=1))
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

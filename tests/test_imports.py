@@ -110,6 +110,12 @@ def test_validate_imports_nothing_from_the_package():
     assert graph[f"{PACKAGE}.validate"] == set(), graph[f"{PACKAGE}.validate"]
 
 
+def test_declare_imports_only_validate():
+    """The declarations sit just above the checks they call: anything may declare."""
+    graph = import_graph()
+    assert graph[f"{PACKAGE}.declare"] == {f"{PACKAGE}.validate"}, graph[f"{PACKAGE}.declare"]
+
+
 def test_methods_import_nothing_above_the_training_loop():
     graph = import_graph()
     above = {f"{PACKAGE}.{m}" for m in ("cache", "recipes")}

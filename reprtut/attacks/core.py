@@ -5,13 +5,23 @@ Attacks run the model inside :func:`reprtut.nn.frozen` (eval mode, no parameter 
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..declare import Count, Real
 from ..nn import input_channels, num_classes
 from .norms import NORMS
+
+# What the attacks' parameters accept (see reprtut.declare): a budget eps >= 0 in the units of
+# the norm, a norm of NORMS, a number of steps >= 1 and a step size > 0.
+Eps = Annotated[float, Real(0)]
+Norm = Literal["linf", "l2", "l1"]
+Steps = Annotated[int, Count(1)]
+StepSize = Annotated[float, Real(0, low_open=True)]
 
 
 _UNSET = object()

@@ -13,9 +13,10 @@ import torch
 import torch.nn as nn
 
 from .. import validate
+from ..declare import checked
 from . import norms
-from ..nn import frozen
-from .core import check_inputs, cross_entropy_sum, input_gradient
+from ..nn import Images, Labels, Model, frozen
+from .core import Eps, Norm, Steps, StepSize, cross_entropy_sum, input_gradient
 
 # on_step(k, x_k, logits_k): called with iterate k (k = 0 .. steps-1) and its logits before step k.
 StepHook = Callable[[int, torch.Tensor, torch.Tensor], None]
@@ -29,9 +30,10 @@ def check_budget(steps, step_size) -> tuple[int, float | None]:
     return steps, step_size
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
-        steps: int = 10, step_size: float | None = None, random_start: bool = True,
-        targeted: bool = False, loss_fn=cross_entropy_sum) -> torch.Tensor:
+@checked
+def pgd(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf", steps: Steps = 10,
+        step_size: StepSize | None = None, random_start: bool = True, targeted: bool = False,
+        loss_fn=cross_entropy_sum) -> torch.Tensor:
     """Projected gradient descent (Madry et al., 2018, eq. 2.1) in the eps-ball of ``norm``.
 
     Repeats ``delta <- Proj_{B(eps) and box}(delta + step_size * steepest(grad))`` ``steps``
@@ -44,10 +46,6 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
     device of x, inside the ball and in [0, 1]. The model is put in eval mode with frozen
     parameters and restored afterwards.
     """
-    eps = check_inputs(x, y, eps, norm, model)
-    steps, step_size = check_budget(steps, step_size)
-    validate.flag(random_start, "random_start")
-    validate.flag(targeted, "targeted")
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
                      random_start=random_start, targeted=targeted, loss_fn=loss_fn)
 
@@ -104,7 +102,8 @@ def _in_box(x: torch.Tensor, delta: torch.Tensor, box: tuple[float, float] | Non
     return delta if box is None else (x + delta).clamp(*box) - x
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
+@checked
+def fgsm(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
          targeted: bool = False, loss_fn=cross_entropy_sum) -> torch.Tensor:
     """Fast gradient (sign) method (Goodfellow et al., 2015): one full step of size eps.
 

@@ -8,15 +8,16 @@ towards the least-likely class, and MIM adds momentum to the gradient.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import validate
-from ..nn import frozen
-from .core import check_inputs
-from .gradient import check_budget, pgd_steps
+from ..declare import Real, checked
+from ..nn import Images, Labels, Model, frozen
+from .core import Eps, Norm, Steps, StepSize
+from .gradient import pgd_steps
 
 
 def kurakin_steps(eps: float, step_size: float = 1 / 255) -> int:
@@ -32,8 +33,9 @@ def least_likely_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -F.cross_entropy(logits.float(), target, reduction="sum")
 
 
-def iter_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-              norm: str = "linf", steps: int | None = None, step_size: float = 1 / 255,
+@checked
+def iter_fgsm(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+              steps: Steps | None = None, step_size: StepSize = 1 / 255,
               random_start: bool = False, targeted: bool = False,
               early_stop: bool = False) -> torch.Tensor:
     """Iter-FGSM, the basic iterative method (Kurakin et al., 2017a; Sanyal et al., eq. 4):
@@ -45,16 +47,14 @@ def iter_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     protocol of Sanyal et al.'s table 3 (appendix D.2); without it the attack runs all steps,
     as in their figure 2. Returns x_adv in the eps-ball and [0, 1].
     """
-    eps = check_inputs(x, y, eps, norm, model)
-    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     steps = kurakin_steps(eps, step_size) if steps is None else steps
-    steps, step_size = check_budget(steps, step_size)
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
                      random_start=random_start, targeted=targeted, early_stop=early_stop)
 
 
-def iter_ll_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                 norm: str = "linf", steps: int | None = None, step_size: float = 1 / 255,
+@checked
+def iter_ll_fgsm(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+                 steps: Steps | None = None, step_size: StepSize = 1 / 255,
                  random_start: bool = False, targeted: bool = False,
                  early_stop: bool = False, recompute_target: bool = True) -> torch.Tensor:
     """Iter-LL-FGSM (Kurakin et al., 2017b; Sanyal et al., eq. 5):
@@ -68,10 +68,7 @@ def iter_ll_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: flo
     """
     if targeted:
         raise ValueError("iter_ll_fgsm chooses its own (least-likely) target; targeted=True is not supported")
-    eps = check_inputs(x, y, eps, norm, model)
-    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
     steps = kurakin_steps(eps, step_size) if steps is None else steps
-    steps, step_size = check_budget(steps, step_size)
     if not recompute_target:
         with torch.no_grad(), frozen(model):
             y_ll = model(x).argmin(1)
@@ -81,9 +78,10 @@ def iter_ll_fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: flo
                      random_start=random_start, loss_fn=least_likely_loss, early_stop=early_stop)
 
 
-def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
-        steps: int = 10, step_size: float | None = None, random_start: bool = False,
-        targeted: bool = False, decay: float = 1.0) -> torch.Tensor:
+@checked
+def mim(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf", steps: Steps = 10,
+        step_size: StepSize | None = None, random_start: bool = False, targeted: bool = False,
+        decay: Annotated[float, Real(0)] = 1.0) -> torch.Tensor:
     """Momentum iterative method (Dong et al., 2018, algorithm 1):
     g_{t+1} = mu g_t + grad / ||grad||_1,  x_{t+1} = Proj(x_t + alpha steepest(g_{t+1})).
 
@@ -92,9 +90,6 @@ def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm:
     "linf" (sign steps, the paper's), "l2" or "l1". x: (B, C, H, W) in [0, 1]; y: (B,).
     Returns x_adv in the eps-ball and [0, 1].
     """
-    eps = check_inputs(x, y, eps, norm, model)
-    steps, step_size = check_budget(steps, step_size)
-    decay = validate.real(decay, "decay", low=0.0)
     step_size = eps / steps if step_size is None else step_size
     return pgd_steps(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size or None,
                      random_start=random_start, targeted=targeted, decay=float(decay))

@@ -9,6 +9,7 @@ the training loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,17 @@ class Threat:
         set_(self, "step_size", validate.real(self.step_size, "step_size", low=0.0,
                                               low_open=True, allow_none=True))
         set_(self, "loss", validate.choice(self.loss, "loss", LOSSES))
+
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        """Raise unless the budget fits images of ``shape`` (C, H, W) in [0, 1]: an l_p ball
+        whose radius exceeds the box's l_p diameter (1 for l_inf, sqrt(C H W) for l_2, C H W
+        for l_1) holds the whole box, which says eps is in other units (8, not 8/255)."""
+        d = math.prod(shape)
+        diameter = {"linf": 1.0, "l2": math.sqrt(d), "l1": float(d)}[self.norm]
+        if self.eps > diameter:
+            raise ValueError(f"eps={self.eps:g} exceeds the {self.norm} diameter {diameter:g} of "
+                             f"[0, 1] images of shape {tuple(shape)}; eps is in pixel units of "
+                             f"[0, 1] (e.g. 8/255, not 8)")
 
     @property
     def alpha(self) -> float:

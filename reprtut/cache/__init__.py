@@ -46,7 +46,8 @@ import torch.nn as nn
 from filelock import FileLock
 
 from .. import data as data_mod
-from .. import ledger, methods, models, profiles, validate
+from .. import declare, ledger, methods, models, profiles, validate
+from ..attacks import Threat
 from ..device import default_device
 from ..methods.base import Objective
 from ..nn import under
@@ -108,6 +109,17 @@ class ModelSpec:
         self.load, self.freeze = _prefixes(self.load, "load"), _prefixes(self.freeze, "freeze")
         if self.load and self.init is None:
             raise ValueError(f"load={self.load} copies weights from init, but init is None")
+        # The keywords against the builder's and the objective's signatures, the training
+        # budget against the data's range: a misspelt keyword or an eps of 8 (not 8/255)
+        # fails here, not when the model is built or trained.
+        declare.check_keywords(models.ARCHS[self.arch], self.arch_kwargs, "arch_kwargs",
+                               f"architecture {self.arch!r}")
+        declare.check_keywords(methods.METHODS[self.method], self.method_kwargs, "method_kwargs",
+                               f"method {self.method!r}")
+        if "eps" in self.method_kwargs:
+            keys = ("eps", "norm", "steps", "step_size", "loss")
+            Threat(**{k: self.method_kwargs[k] for k in keys if k in self.method_kwargs}
+                   ).check_fits(data_mod.INFO[self.dataset].shape)
         if self.n_train is not None and self.n_train < self.train.batch_size:
             raise ValueError(f"n_train={self.n_train} is smaller than batch_size="
                              f"{self.train.batch_size}: the loader drops the last incomplete "

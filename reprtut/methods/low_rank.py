@@ -17,11 +17,14 @@ last linear layer, 2-LR a second one before the last block.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import validate
+from ..declare import Count, Real, Tensor, checked
 from ..nn import capture
 from ..train import Diverged
 from .base import Objective, accuracy_metric, register
@@ -37,22 +40,40 @@ class NonFiniteW(torch.linalg.LinAlgError, ValueError):
     """The projection's eigensolver failed on a W that is not finite (a diverged run)."""
 
 
-def _check_w(W, r) -> int:
-    """Validate a square float matrix W (m, m) and a rank 1 <= r <= m; return r. Shapes only:
-    finiteness would cost a host sync every step, so a non-finite W surfaces as
-    :class:`NonFiniteW` from the eigensolver instead."""
-    if not torch.is_tensor(W) or not W.is_floating_point() or W.dim() != 2 or W.shape[0] != W.shape[1]:
-        raise ValueError(f"W must be a square float matrix (m, m), got "
-                         f"{tuple(W.shape) if torch.is_tensor(W) else type(W).__name__}")
-    return validate.count(r, "r", min=1, max=W.shape[0])
+class Square(Tensor):
+    """A square float matrix (m, m). Shapes only: finiteness would cost a host sync every
+    step, so a non-finite W surfaces as :class:`NonFiniteW` from the eigensolver instead."""
+    def __init__(self):
+        super().__init__(2, floating=True, finite=False)
+
+    def check(self, v, name, args, reads, specs):
+        super().check(v, name, args, reads, specs)
+        if v.shape[0] != v.shape[1]:
+            raise ValueError(f"{name} must be a square float matrix (m, m), got shape {tuple(v.shape)}")
+        return v
+
+    def example(self):
+        return torch.eye(16)
 
 
-def svd_project(W: torch.Tensor, r: int) -> torch.Tensor:
+def _rank(v, name: str, W) -> int:
+    """A count in [1, m] for W (m, m)."""
+    return validate.count(v, name, min=1, max=W.shape[0])
+
+
+# W (m, m) and a rank r in [1, m] (the bound read off W when the call is checked)
+Matrix = Annotated[torch.Tensor, Square()]
+Rank = Annotated[int, Count(1)]
+Projection = Literal["svd", "nystrom"]
+
+
+@checked
+def svd_project(W: Matrix, r: Rank) -> torch.Tensor:
     """Pi_r^rank(W) = argmin_{rank(Z) <= r} ||W - Z||_F (eq. 1): the top r singular triplets.
 
     W: (m, m); r in [1, m]; returns (m, m), same dtype and device. Cost O(m^3).
     """
-    r = _check_w(W, r)
+    r = _rank(r, "r", W)
     try:
         U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
     except torch.linalg.LinAlgError as err:
@@ -71,8 +92,9 @@ def _eigh_smoothed(Z: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, tor
                      f"not converge with up to {NYSTROM_TRIES * smoothing} * I added")
 
 
-def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *,
-                    smoothing: float = NYSTROM_SMOOTHING,
+@checked
+def nystrom_project(W: Matrix, r: Rank, l: Rank | None = None, t: Annotated[int, Count(1)] = 1, *,
+                    smoothing: Annotated[float, Real(0, low_open=True)] = NYSTROM_SMOOTHING,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Ensembled Nyström rank-r approximation of a symmetric PSD W (appendix B.2, eq. 2).
 
@@ -85,10 +107,8 @@ def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *
     SVD's O(m^3). W: (m, m); r in [1, m]; l in [1, m] (l < r is allowed, and poor); returns
     (m, m) in W's dtype (computed in float32).
     """
-    r = _check_w(W, r)
-    m = W.shape[0]
-    l = min(2 * r, m) if l is None else validate.count(l, "l", min=1, max=m)
-    t = validate.count(t, "t", min=1)
+    r, m = _rank(r, "r", W), W.shape[0]
+    l = min(2 * r, m) if l is None else _rank(l, "l", W)
     Wf = W.float()
     out = torch.zeros_like(Wf)
     for _ in range(t):
@@ -129,10 +149,17 @@ class LRLayer(nn.Module):
         return L_c, L_N
 
     @torch.no_grad()
-    def project(self, method: str = "svd", l: int | None = None, t: int = 1) -> None:
-        """W <- Pi_r^rank(W) by ``svd`` or ``nystrom``, written back as W_s (W_r is symmetric)."""
+    def project(self, method: Projection = "svd", l: int | None = None, t: int = 1) -> None:
+        """W <- Pi_r^rank(W) by ``svd`` or ``nystrom``, written back as W_s (W_r is symmetric).
+        ``method`` is one of the two, exactly: another spelling is refused, not run as Nyström."""
         W = self.W
-        W_r = svd_project(W, self.rank) if method == "svd" else nystrom_project(W, self.rank, l, t)
+        method = validate.choice(method, "method", ("svd", "nystrom"))
+        # The bodies without the declared checks: W and its rank were checked when the layer
+        # was built, and this runs after every training step.
+        if method == "svd":
+            W_r = svd_project.__wrapped__(W, self.rank)
+        else:
+            W_r = nystrom_project.__wrapped__(W, self.rank, l, t)
         self.W_s.copy_(W_r)
 
 
