@@ -46,8 +46,10 @@ def _pages() -> list[Path]:
     return sorted((SITE / "book").glob("*.html")) if SITE.is_dir() else []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
+    """A fresh headless Chromium per test: full-page screenshots of long pages are large, and a
+    renderer that has taken a dozen of them may crash on the next page."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
