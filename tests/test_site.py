@@ -121,12 +121,13 @@ def _wait_for_maths(driver) -> None:
 
 def _screenshot(driver, name: str, width: int) -> Path:
     """A full-page PNG at ``width`` CSS pixels (Chrome's DevTools protocol)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600})
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 30000), "scale": 1}})
+    metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    height = min(driver.execute_script("return document.documentElement.scrollHeight"), 30000)
+    # A viewport as tall as the page: the theme's sticky header is drawn once, at the top, not
+    # again at every seam of a capture beyond the viewport.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / name
     path.write_bytes(base64.b64decode(shot["data"]))
