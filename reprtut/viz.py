@@ -1,12 +1,27 @@
-"""The plotting helpers every chapter uses: image grids and curves."""
+"""The plotting helpers every chapter uses: image grids, curves, and sliders for the site."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import base64
+import html
+import io
+import itertools
+import json
+import uuid
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
+
+from . import stats
+
+# One look for every figure of the book, set once here: seaborn's ticks style (no grid over
+# images), a palette that colour-blind readers can tell apart, and an opaque white background
+# so that figures stay readable on the site's dark theme.
+sns.set_theme(context="notebook", style="ticks", palette="colorblind", font_scale=0.85,
+              rc={"figure.facecolor": "white", "savefig.facecolor": "white"})
 
 
 def to_numpy_image(x: torch.Tensor) -> np.ndarray:
@@ -67,12 +82,22 @@ def image_rows(rows: Mapping[str, torch.Tensor], titles: Mapping[str, Sequence[s
 
 
 def plot_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, xlabel: str = "",
-                ylabel: str = "", title: str | None = None, ax=None, styles: Mapping[str, str] | None = None):
-    """Several named curves over the same x values on one axis; returns the axis."""
+                ylabel: str = "", title: str | None = None, ax=None, styles: Mapping[str, str] | None = None,
+                n: int | None = None, confidence: float = 0.95):
+    """Several named curves over the same x values on one axis; returns the axis.
+
+    With ``n``, each curve is a proportion measured on ``n`` examples (an accuracy in [0, 1])
+    and is drawn with its Wilson interval at ``confidence`` as a band of the curve's colour.
+    """
+    if n is not None and not (isinstance(n, int) and n > 0):
+        raise ValueError(f"n must be a positive int (the examples behind each proportion), got {n!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for label, ys in curves.items():
-        ax.plot(x, ys, (styles or {}).get(label, "o-"), label=label, markersize=4)
+        line, = ax.plot(x, ys, (styles or {}).get(label, "o-"), label=label, markersize=4)
+        if n is not None:
+            lo, hi = zip(*(stats.wilson(round(float(v) * n), n, confidence) for v in ys))
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -82,8 +107,84 @@ def plot_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, xl
     return ax
 
 
+def heatmap(table: Mapping[str, Mapping[str, float]], *, fmt: str = ".2f", vmin: float | None = 0.0,
+            vmax: float | None = 1.0, title: str | None = None, cmap: str = "viridis", ax=None):
+    """A table (row -> column -> value, e.g. attack -> model -> accuracy) as an annotated heatmap.
+
+    Rows and columns keep the mappings' order; a missing entry is left blank. Returns the axis.
+    """
+    rows = list(table)
+    if not rows:
+        raise ValueError("table must have at least one row")
+    cols = list(dict.fromkeys(c for r in rows for c in table[r]))
+    values = np.array([[table[r].get(c, np.nan) for c in cols] for r in rows], dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 1.1 * len(cols), 0.8 + 0.45 * len(rows)))
+    sns.heatmap(values, annot=True, fmt=fmt, vmin=vmin, vmax=vmax, cmap=cmap, xticklabels=cols,
+                yticklabels=rows, linewidths=0.5, cbar=False, ax=ax, annot_kws={"fontsize": 9})
+    ax.tick_params(length=0)
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, ax=None):
     """Training curves of a :class:`reprtut.train.History` against the epoch."""
     keys = keys or [k for k in history if k.endswith("acc")]
     return plot_curves(history["epoch"], {k: history[k] for k in keys}, xlabel="epoch",
                        ylabel="accuracy" if all(k.endswith("acc") for k in keys) else "", ax=ax)
+
+
+def _png(fig, dpi: int, colors: int) -> str:
+    """A figure as a base64 PNG with a palette of ``colors`` entries (a few kB for a grid)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    img = Image.open(buf).convert("RGB").quantize(colors=colors)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def static_slider(draw: Callable[..., "plt.Figure"], params: Mapping[str, Sequence], *,
+                  dpi: int = 72, colors: int = 32):
+    """A slider per parameter over figures drawn now, for a page read without a kernel.
+
+    ``draw(*values)`` returns a matplotlib figure for one value of each parameter, in the
+    order of ``params`` (display name -> the values, in slider order); it is called for every
+    combination, and each figure becomes an embedded PNG (``dpi``, ``colors``-entry palette)
+    that a few lines of JavaScript swap as the sliders move. An ipywidgets slider needs a live
+    kernel to redraw; this one is a static page's version of it. Returns an IPython HTML object.
+    """
+    if not callable(draw):
+        raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+    if not params or any(len(v) == 0 for v in params.values()):
+        raise ValueError(f"params must name at least one parameter, each with values, got {params!r}")
+    if not (isinstance(dpi, int) and dpi > 0) or not (isinstance(colors, int) and 2 <= colors <= 256):
+        raise ValueError(f"dpi must be a positive int and colors an int in [2, 256], got {dpi!r}, {colors!r}")
+    from IPython.display import HTML
+
+    names, values = list(params), [list(v) for v in params.values()]
+    frames = {"-".join(map(str, idx)): _png(draw(*(v[i] for v, i in zip(values, idx))), dpi, colors)
+              for idx in itertools.product(*(range(len(v)) for v in values))}
+    uid = "slider-" + uuid.uuid4().hex[:8]
+    controls = "".join(
+        f'<label style="display:block;margin:0.2em 0">{html.escape(n)} '
+        f'<input type="range" min="0" max="{len(v) - 1}" value="0" step="1" '
+        f'aria-label="{html.escape(n)}" style="vertical-align:middle;width:12em"> '
+        f'<output>{html.escape(str(v[0]))}</output></label>' for n, v in zip(names, values))
+    first = frames["-".join("0" * len(names))]
+    return HTML(
+        f'<div class="reprtut-slider" id="{uid}">{controls}'
+        f'<img src="data:image/png;base64,{first}" alt="frame" style="max-width:100%;height:auto">'
+        f'<script>(function () {{'
+        f'const root = document.getElementById("{uid}"), frames = {json.dumps(frames)},'
+        f' labels = {json.dumps([[str(x) for x in v] for v in values])};'
+        f'const inputs = root.querySelectorAll("input"), img = root.querySelector("img");'
+        f'inputs.forEach((input, k) => input.addEventListener("input", () => {{'
+        f'input.nextElementSibling.textContent = labels[k][input.value];'
+        f'img.src = "data:image/png;base64," + frames[Array.from(inputs, i => i.value).join("-")];'
+        f'}}));}})();</script></div>')
