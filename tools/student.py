@@ -7,8 +7,9 @@ Writes, from the chapters of ``_toc.yml`` (never edit the output by hand):
 
 - ``<out>/notebooks/book/<page>.ipynb``: every notebook page without its solutions (both the
   ``{solution}`` directives and everything between ``{solution-start}`` and ``{solution-end}``,
-  code and prose; see ``reprtut/solutions.py``), with no outputs and, as its first cell, a link
-  that opens that very notebook on Colab. The link points to ``<publish-at>/book/<page>.ipynb``
+  code and prose; see ``reprtut/solutions.py``), with no outputs, an empty cell for the answer
+  before each exercise's check, and, as its first cell, a link that opens that very notebook
+  on Colab. The link points to ``<publish-at>/book/<page>.ipynb``
   in the repository and branch of ``_config.yml`` (``repository:``): publish the folder
   ``<out>/notebooks`` there (e.g. ``cp -r _build/student/notebooks student`` on the branch the
   class uses) for the links to open;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +51,10 @@ COLAB_CELL = ("[![Open in Colab](https://colab.research.google.com/assets/colab-
               "This is the student version of the page: the exercises' solutions are not in it.")
 
 
+ANSWER_CELL = "# Your answer: define here what the exercise asks for, then run the check below."
+OBJECTIVE_LINE = re.compile(r"\n*^% objective: \d+[ \t]*$", re.M)
+
+
 def colab_url(config: dict, publish_at: str, page: Path) -> str:
     """The Colab address of the student notebook of ``page`` (a path relative to the root)."""
     repo = config["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
@@ -60,6 +66,14 @@ def colab_url(config: dict, publish_at: str, page: Path) -> str:
 def student_notebook(md: Path, config: dict, publish_at: str):
     """The page as a student notebook: no solutions, no outputs, its Colab link first."""
     nb, _ = solutions.strip(jupytext.read(md))
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "rt.check." in cell.source:   # room for the answer
+            cells.append(nbformat.v4.new_code_cell(ANSWER_CELL))
+        elif cell.cell_type == "markdown":   # the index's metadata, not for the reader
+            cell.source = OBJECTIVE_LINE.sub("", cell.source)
+        cells.append(cell)
+    nb.cells = cells
     url = colab_url(config, publish_at, md.relative_to(ROOT))
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(COLAB_CELL.format(url=url)))
     nb.metadata.pop("jupytext", None)
