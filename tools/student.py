@@ -120,7 +120,7 @@ def build_site(out: Path, config: dict, publish_at: str, cache_dir: str | None, 
             sys.exit("--strict: every page must come from the execution cache")
     config = yaml.safe_load(yaml.safe_dump(config))
     config["execute"]["execute_notebooks"] = "off"
-    config["exclude_patterns"] = [p for p in config["exclude_patterns"] if p != "book/*.ipynb"]
+    config["exclude_patterns"] = [p for p in config["exclude_patterns"] if not p.endswith("*.ipynb")]
     config["repository"]["path_to_book"] = publish_at   # the launch buttons open the student notebooks
     config["title"] = config["title"] + " (student edition)"
     if missing:   # an unexecuted page has no glued values
