@@ -128,8 +128,9 @@ def occlude(x: Annotated[torch.Tensor, Tensor(4)], score: Annotated[torch.Tensor
 
     x (B, C, H, W) (uint8 or float); score (B, H, W) per-pixel importance; ``mode`` "roar"
     replaces the ``fraction`` most important pixels, "kar" the ``fraction`` least important
-    ones (it keeps the rest); ``fill`` is the constant, one value or one per channel, in
-    x's units. Returns a new tensor like x.
+    ones (it keeps the rest); ``fill`` is the constant, one value or one per channel, or an
+    image (C, H, W) whose pixel replaces each pixel (a per-pixel mean), in x's units.
+    Returns a new tensor like x.
     """
     if score.shape != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"x must be (B, C, H, W) and score (B, H, W) of the same B, H, W; got "
@@ -139,10 +140,13 @@ def occlude(x: Annotated[torch.Tensor, Tensor(4)], score: Annotated[torch.Tensor
     flat = score.reshape(b, h * w)
     idx = flat.topk(k, dim=1, largest=(mode == "roar")).indices                # (B, k)
     mask = torch.zeros(b, h * w, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
-    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
-    out = x.clone()
+    fill = torch.as_tensor(fill, dtype=x.dtype, device=x.device)
+    if fill.dim() == 3 and fill.shape != (c, h, w):
+        raise ValueError(f"fill must be a number, one per channel or an image of shape "
+                         f"{(c, h, w)}, got shape {tuple(fill.shape)}")
+    fill = fill if fill.dim() == 3 else fill.reshape(-1, 1, 1).expand(c, h, w)
     mask = mask.view(b, 1, h, w).expand(b, c, h, w)
-    return torch.where(mask, fill.expand(c, h, w).unsqueeze(0).expand_as(x), out)
+    return torch.where(mask, fill.unsqueeze(0).expand_as(x), x)
 
 
 # ------------------------------------------------------------------ retraining through the cache
@@ -187,12 +191,19 @@ def _gradient(explainer_key: str, dataset: str, split: str, n: int, method: str)
     return attribute(model, data.images(device), data.y.to(device), method).cpu()
 
 
+@functools.lru_cache(maxsize=4)
+def _pixel_mean(dataset: str) -> torch.Tensor:
+    """Each pixel's mean over the training split (C, H, W), rounded to uint8 like the images."""
+    return load(dataset, "train").x.float().mean(0).round().to(torch.uint8)
+
+
 def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
                      n_train: int, n_test: int, fill: Sequence[float] | float | None = None) -> str:
     """Register (once) and return the name of the dataset whose images are those of the
     explainer's dataset with :func:`occlude` applied, importance from ``method`` on the
     explainer model (``explainer`` a ModelSpec; ignored for "rand"). Train and test splits
-    hold the first ``n_train`` / ``n_test`` images. ``fill`` defaults to the channel means."""
+    hold the first ``n_train`` / ``n_test`` images. ``fill`` defaults to the channel means;
+    ``"pixel_mean"`` is each pixel's mean over the whole training split."""
     method = validate.choice(method, "method", METHODS)
     fraction = validate.real(fraction, "fraction", low=0.0, high=1.0)
     mode = validate.choice(mode, "mode", MODES)
@@ -200,8 +211,11 @@ def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
     n_test = validate.count(n_test, "n_test", min=1)
     base = explainer.dataset
     info = INFO[base]
-    fill = tuple(float(m) for m in info.mean) if fill is None else fill
-    fill = tuple(np.atleast_1d(np.asarray(fill, dtype=float)).tolist())
+    if isinstance(fill, str):
+        fill = validate.choice(fill, "fill", ("pixel_mean",))
+    else:
+        fill = tuple(float(m) for m in info.mean) if fill is None else fill
+        fill = tuple(np.atleast_1d(np.asarray(fill, dtype=float)).tolist())
     key = explainer.key() if method != "rand" else ""  # random scores need no explainer
     if key:
         _EXPLAINERS[key] = explainer
@@ -218,7 +232,8 @@ def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
     def build(split: str, download: bool) -> Dataset:
         src = load(base, split, n=sizes[split], download=download)
         score = _scores(key, method, base, split, sizes[split])
-        x = occlude(src.x, score, fraction, mode, [round(255 * v) for v in fill])
+        value = _pixel_mean(base) if fill == "pixel_mean" else [round(255 * v) for v in fill]
+        x = occlude(src.x, score, fraction, mode, value)
         return Dataset(x, src.y, new_info, f"derived:{name}({src.source})")
 
     return name

@@ -2,7 +2,8 @@
 appendix A.3), and the distance of an image to it.
 
 * :func:`project` π(x) = dec(enc(x)) and :func:`distance` d_π(x) = ||x - π(x)||_2;
-* :func:`adversarial_distances`, section 2.1's d_π of adversarial examples.
+* :func:`adversarial_distances`, section 2.1's d_π of adversarial examples, and
+  :func:`fooled_perturbations`, the ||δ|| those examples used.
 
 The VAE-GAN itself (:class:`VAEGAN`, its networks, and the objective that trains it,
 :class:`~reprtut.methods.vaegan.VAEGANTraining`) is :mod:`reprtut.methods.vaegan`. Images are
@@ -18,12 +19,13 @@ import torch
 from .attacks import pgd
 from .declare import Count, Images, Instance, Real, checked
 from .methods.vaegan import VAEGAN
-from .nn import Images as ModelImages, Labels, Model
+from . import validate
+from .nn import Images as ModelImages, Labels, Model, check_batch, frozen
 
 VAE = Annotated[VAEGAN, Instance(VAEGAN)]
 BatchSize = Annotated[int, Count(1)]
 
-__all__ = ["VAEGAN", "project", "distance", "adversarial_distances"]
+__all__ = ["VAEGAN", "project", "distance", "adversarial_distances", "fooled_perturbations"]
 
 
 @checked
@@ -50,11 +52,12 @@ def distance(vae: VAE, x: Annotated[torch.Tensor, Images()], batch_size: BatchSi
 
 @checked
 def adversarial_distances(model: Model, vae: VAE, x: ModelImages, y: Labels, *,
-                          eps: Annotated[float, Real(0)] = 12.0, steps: Annotated[int, Count(1)] = 40,
+                          eps: Annotated[float, Real(0)] = 6.0, steps: Annotated[int, Count(1)] = 40,
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Section 2.1's measurement: d_π of l2 PGD adversarial examples that maximise the
-    cross-entropy in the ball of ``eps`` (12 in the paper; ``steps`` steps of 2.5 eps / steps
-    from x itself), attacks that left the prediction unchanged removed.
+    cross-entropy in the ball of ``eps`` (the paper's 12 on images in [-1, 1], 6 on the
+    book's [0, 1]; ``steps`` steps of 2.5 eps / steps from x itself), attacks that left the
+    prediction unchanged removed.
 
     x (B, C, H, W) in [0, 1], y (B,) -> (d_π (M,) of the M successful attacks, x_adv (B, ...));
     M = 0 (an empty d_π) when no attack succeeded.
@@ -65,3 +68,31 @@ def adversarial_distances(model: Model, vae: VAE, x: ModelImages, y: Labels, *,
     if not bool(fooled.any()):  # nothing to measure: an empty result, not an error
         return x.new_zeros(0), x_adv
     return distance(vae, x_adv[fooled]), x_adv
+
+
+def fooled_perturbations(model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
+                         y: torch.Tensor) -> torch.Tensor:
+    """||x_adv - x||_2 of the attacks that changed the prediction, in the order of
+    :func:`adversarial_distances`' d_π: x, x_adv (B, C, H, W) in [0, 1], y (B,) -> (M,).
+    d_π grows with the perturbation's length, so models are compared at the ||δ|| their
+    attacks actually used (d_π / ||δ||)."""
+    validate.images(x, "x")
+    validate.images(x_adv, "x_adv")
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv must have x's shape {tuple(x.shape)}, got {tuple(x_adv.shape)}")
+    check_batch(model, x, y)
+    with torch.no_grad(), frozen(model):
+        fooled = model(x_adv).argmax(1) != y
+    return (x_adv - x)[fooled].flatten(1).norm(dim=1)
+
+
+def edge_ratio(vae: VAEGAN, x: torch.Tensor) -> float:
+    """How sharp the projections are: the mean absolute difference between neighbouring
+    pixels of π(x) over that of x, x (B, C, H, W) in [0, 1] -> a float >= 0 (1: as sharp
+    as the images; well below 1: blurred)."""
+    p = project(vae, x)
+
+    def edges(v):  # mean |horizontal| + |vertical| neighbour difference
+        return (v.diff(dim=-1).abs().mean() + v.diff(dim=-2).abs().mean()).item()
+
+    return edges(p) / max(edges(x), 1e-12)

@@ -9,6 +9,9 @@ far the numbers could move with another draw of images. Two intervals cover the 
 * :func:`mean_interval` -- Student's t interval of a mean, used on *paired* differences
   (the same targets measured under two models), which removes the variation between targets.
 
+A correlation across a few trained models gets its permutation p-value
+(:func:`spearman_test`), exact for up to seven models.
+
 Two values are then ordered only where their intervals do not overlap (:func:`order`);
 :func:`compare_proportions` does this for two proportions, such as the robust accuracies of
 two models, by their Wilson intervals. Each page words the outcome ("above", "stronger",
@@ -125,3 +128,31 @@ def compare_proportions(a: Proportion, b: Proportion, n: Annotated[int, Count(1)
     n_b = n if n_b is None else n_b
     ci_a, ci_b = wilson(round(a * n), n, confidence), wilson(round(b * n_b), n_b, confidence)
     return Comparison(order(ci_a, ci_b), ci_a, ci_b)
+
+
+def spearman_test(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided",
+                  n_resamples: int = 9999, seed: int = 0) -> tuple[float, float]:
+    """(ρ, p): Spearman's rank correlation of ``x`` and ``y`` (1-D, the same length >= 3)
+    and its permutation p-value (scipy.stats.permutation_test over the pairings of x and y).
+
+    With a handful of points (trained models) the asymptotic p-value of ``spearmanr`` is
+    meaningless; for up to 7 points every pairing is enumerated (exact test), beyond that
+    ``n_resamples`` random pairings from ``seed``. ``alternative``: "two-sided", "less"
+    (ρ < 0) or "greater". With n points the smallest one-sided p is 1/n! (1/6 for three
+    points): three models cannot establish a correlation at the 5 % level.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or len(a) < 3:
+        raise ValueError(f"x and y must be 1-D sequences of the same length >= 3, got shapes "
+                         f"{a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("x and y must be finite numbers (found NaN or inf)")
+    alternative = validate.choice(alternative, "alternative", ("two-sided", "less", "greater"))
+    n_resamples = validate.count(n_resamples, "n_resamples", min=1)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:  # a constant: no ranking, no evidence
+        return float("nan"), 1.0
+    rho = lambda u: _stats.spearmanr(u, b)[0]  # noqa: E731
+    res = _stats.permutation_test((a,), rho, permutation_type="pairings", alternative=alternative,
+                                  n_resamples=n_resamples, rng=np.random.default_rng(seed))
+    return float(res.statistic), float(res.pvalue)

@@ -21,8 +21,8 @@ from .perceptual_regularization import (multitask, perceptual, perceptual_lambda
                                         perceptual_sgd, supervised, transfer, transfer_lambda,
                                         transfer_spec)
 from .representations import CIFAR_L2_EPS, cifar_judge, cifar_l2
-from .interpretability import (interp_cifar, interp_eps, interp_mnist, roar_classifier, roar_fill,
-                               roar_fractions, roar_retrains, vaegan_cifar, vaegan_mnist)
+from .interpretability import (analysis_eps, interp_cifar, interp_eps, interp_mnist, roar_classifier,
+                               roar_fill, roar_fractions, roar_retrains, vaegan_cifar, vaegan_mnist)
 from .afd import (CIFAR_LRS, MNIST_LRS, afd_cifar_pgd, afd_cifar_standard, cifar_afd,
                   cifar_feature_matching, cifar_trades, mnist_afd, mnist_afd_study,
                   mnist_feature_matching, mnist_trades)
@@ -33,7 +33,7 @@ __all__ = ["CIFAR_EPS", "MNIST_EPS", "cifar_arch", "cifar_pgd", "cifar_standard"
            "mnist_standard", "multitask", "perceptual", "perceptual_lambdas", "perceptual_mnist",
            "perceptual_sgd", "supervised", "transfer", "transfer_lambda", "transfer_spec",
            "CIFAR_L2_EPS", "cifar_judge", "cifar_l2", "interp_cifar", "interp_eps", "interp_mnist",
-           "roar_classifier", "roar_fill", "roar_fractions", "roar_retrains", "vaegan_cifar",
+           "roar_classifier", "roar_fill", "roar_fractions", "roar_retrains", "vaegan_cifar", "analysis_eps",
            "vaegan_mnist", "CIFAR_LRS", "MNIST_LRS", "afd_cifar_pgd", "afd_cifar_standard",
            "cifar_afd", "cifar_feature_matching", "cifar_trades", "mnist_afd", "mnist_afd_study",
            "mnist_feature_matching", "mnist_trades", "LOW_RANK_COLLAPSE", "LOW_RANK_LAMBDAS",
