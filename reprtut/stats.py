@@ -121,3 +121,19 @@ def compare_proportions(a, b, n, n_b=None, confidence: float = 0.95) -> Comparis
     n_b = validate.count(n_b, "n_b", min=1, allow_none=True) or n
     ci_a, ci_b = wilson(round(a * n), n, confidence), wilson(round(b * n_b), n_b, confidence)
     return Comparison(order(ci_a, ci_b), ci_a, ci_b)
+
+
+VERDICTS = {"agrees": "agrees with the paper", "disagrees": "does not agree with the paper",
+            "inconclusive": "is inconclusive at this sample size"}
+
+
+def paper_verdict(found: str, paper: str) -> str:
+    """The verdict on a paper's claim that one value is ``paper`` ("higher" or "lower") than
+    another, from the order ``found`` ("higher", "lower" or "tied", e.g. the ``order`` of
+    :func:`compare_proportions` or :func:`order`): "agrees with the paper" when the intervals
+    order the two as the paper does, "does not agree ..." when they order them the other way,
+    "is inconclusive ..." when they overlap."""
+    found = validate.choice(found, "found", ORDERS)
+    paper = validate.choice(paper, "paper", ("higher", "lower"))
+    key = "inconclusive" if found == "tied" else "agrees" if found == paper else "disagrees"
+    return VERDICTS[key]

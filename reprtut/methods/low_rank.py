@@ -72,7 +72,7 @@ def _eigh_smoothed(Z: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, tor
 
 
 def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *,
-                    smoothing: float = NYSTROM_SMOOTHING,
+                    smoothing: float = NYSTROM_SMOOTHING, truncate: bool = True,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Ensembled Nyström rank-r approximation of a symmetric PSD W (appendix B.2, eq. 2).
 
@@ -84,13 +84,20 @@ def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *
     run, and their average, is symmetric PSD whatever W is. Cost O(m^2 l t) instead of the
     SVD's O(m^3). W: (m, m); r in [1, m]; l in [1, m] (l < r is allowed, and poor); returns
     (m, m) in W's dtype (computed in float32).
+
+    Each run has rank at most r, but an average of t of them can have rank up to t r. The
+    paper averages and says nothing more; with ``truncate`` (the default) the average is cut
+    back to its best rank-r part, so that the projection keeps its promise: the average is
+    U U^T with U (m, t r) the runs' scaled columns, and a thin QR of U and the eigenpairs of a
+    (t r, t r) matrix give that part in O(m (t r)^2), without an m x m eigendecomposition.
     """
     r = _check_w(W, r)
     m = W.shape[0]
     l = min(2 * r, m) if l is None else validate.count(l, "l", min=1, max=m)
     t = validate.count(t, "t", min=1)
+    truncate = validate.flag(truncate, "truncate")
     Wf = W.float()
-    out = torch.zeros_like(Wf)
+    parts = []
     for _ in range(t):
         where = generator.device if generator is not None else W.device
         idx = torch.randperm(m, generator=generator, device=where)[:l].to(W.device)
@@ -98,9 +105,15 @@ def nystrom_project(W: torch.Tensor, r: int, l: int | None = None, t: int = 1, *
         lam, Q = _eigh_smoothed(C[idx], smoothing)                        # ascending
         lam, Q = lam[-r:], Q[:, -r:]                                      # top r
         inv = torch.where(lam > 1e-8, 1.0 / lam.clamp_min(1e-8), torch.zeros_like(lam))
-        CQ = C @ Q                                                        # (m, r)
-        out += (CQ * inv) @ CQ.T
-    out = out / t
+        parts.append((C @ Q) * inv.sqrt())                                # (m, r)
+    U = torch.cat(parts, 1) / t ** 0.5                                    # (m, t r): mean = U U^T
+    if truncate and t > 1:
+        Qu, Ru = torch.linalg.qr(U)                                       # (m, k), (k, k)
+        lam, V = torch.linalg.eigh(Ru @ Ru.T)                             # ascending, (k,)
+        B = Qu @ V[:, -r:]                                                # (m, r)
+        out = (B * lam[-r:].clamp_min(0)) @ B.T
+    else:
+        out = U @ U.T
     return ((out + out.T) / 2).to(W.dtype)
 
 
