@@ -70,3 +70,27 @@ def table(rows, headers: Sequence[str]):
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def claim(checks: dict, name: str, holds, detail="") -> bool:
+    """Check a claim that a page's prose makes, in the way the active profile calls for.
+
+    In the quick profile (the one whose seeds the page's wording was checked at) a claim that
+    fails raises AssertionError with ``detail``: the test of the page fails. In the other
+    profiles a larger run may overturn it, so it is recorded instead: ``checks[name]`` is
+    "holds" or "does not hold" (with ``detail``), for the page to show in its table of checks,
+    and the page is built. Returns whether the claim held.
+    """
+    from .profiles import name as profile_name
+
+    if not isinstance(checks, dict):
+        raise TypeError(f"checks must be a dict, got {type(checks).__name__}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    holds = bool(holds)
+    if not holds and profile_name() == "quick":
+        raise AssertionError(f"{name}: {detail}")
+    detail = str(detail)
+    short = detail if len(detail) <= 200 else detail[:197] + "..."
+    checks[name] = "holds" if holds else f"does not hold ({short})" if detail else "does not hold"
+    return holds

@@ -7,7 +7,8 @@
   with l = softmax(Dc(E(x))) the class likelihoods (Figure 4, right; Theorem 1 says AFD
   drives these gradients to zero).
 - :func:`dimensionality`: non-zero units and the number of principal components that explain
-  99 % of the variance of R over a test set (Table A5), with scikit-learn's PCA.
+  99 % of the variance of R over a test set (Table A5), with scikit-learn's PCA, and the
+  scale-free :func:`participation_ratio` of its covariance (also within classes).
 - :func:`tsne`: a 2-d t-SNE embedding of representations (scikit-learn), for Figures A8-A9.
 
 E(x) is the classifier's representation ``model.features(x)`` (:mod:`reprtut.representation`).
@@ -26,6 +27,7 @@ from .attacks import pgd
 from .attacks.core import Eps
 from .declare import Count, Real, Reals, Tensor, checked
 from .evaluate import AttackFn, BatchSize, perturb
+from . import validate
 from .nn import Images, Labels, Model, frozen, num_classes
 from .representation import _check_model, representation
 
@@ -89,23 +91,57 @@ def gradient_landscape(model: Model, x: Images, y: Labels, batch_size: BatchSize
     return (sums / counts[:, None]).log().float()
 
 
+def participation_ratio(r: torch.Tensor) -> float:
+    """The participation ratio of the covariance spectrum of r (N, d), N >= 2:
+
+        PR = (sum_i lambda_i)^2 / sum_i lambda_i^2,   lambda_i the eigenvalues of cov(r)
+
+    between 1 (all variance on one direction) and d (equal variance on every direction). It
+    does not change when r is scaled, and unlike a count of components for 99 % of the
+    variance it does not jump when a few directions are inflated past the threshold: each
+    direction counts by its share. 0.0 for a representation without variance."""
+    a = r.detach().double().cpu()
+    a = a - a.mean(0)
+    lam = torch.linalg.svdvals(a) ** 2                 # (min(N, d),) N - 1 times the eigenvalues
+    total = float((lam ** 2).sum())
+    return float(lam.sum() ** 2 / total) if total > 0 else 0.0
+
+
+def _pca_dims(a: np.ndarray, variance: float) -> int:
+    from sklearn.decomposition import PCA
+    ratios = PCA().fit(a).explained_variance_ratio_
+    return min(int(np.searchsorted(np.cumsum(ratios), variance - 1e-9) + 1), a.shape[1])
+
+
 @checked
 def dimensionality(r: Annotated[torch.Tensor, Tensor(2, floating=True, min_len=2)],
                    variance: Annotated[float, Real(0, 1, low_open=True)] = 0.99,
-                   tol: Annotated[float, Real(0)] = 0.0) -> dict[str, int]:
-    """Table A5's two measures of how many dimensions a representation uses.
+                   tol: Annotated[float, Real(0)] = 0.0,
+                   y: torch.Tensor | None = None) -> dict[str, float]:
+    """Table A5's two measures of how many dimensions a representation uses, and two that do
+    not depend on the scale of a few directions.
 
     r: (N, d) representations of a test set (e.g. :func:`reprtut.representation.representation`).
     ``units``: coordinates that are non-zero (|r| > tol) for at least one image; ``dims``:
     principal components (scikit-learn PCA) needed to explain ``variance`` (in (0, 1]) of the
-    total variance. Returns {"units": int, "dims": int, "d": d}.
+    total variance; ``pr``: the :func:`participation_ratio` of r's covariance. With labels
+    y (N,) also ``dims_within`` and ``pr_within``, the same two after subtracting each class's
+    mean (the spread within classes, without the directions that separate them). Returns
+    {"units": int, "dims": int, "pr": float, "d": d} (and the two within-class entries).
     """
-    from sklearn.decomposition import PCA
     a = r.detach().double().cpu().numpy()
-    units = int((np.abs(a) > tol).any(0).sum())
-    ratios = PCA().fit(a).explained_variance_ratio_
-    dims = int(np.searchsorted(np.cumsum(ratios), variance - 1e-9) + 1)
-    return {"units": units, "dims": min(dims, a.shape[1]), "d": a.shape[1]}
+    out = {"units": int((np.abs(a) > tol).any(0).sum()), "dims": _pca_dims(a, variance),
+           "pr": participation_ratio(r), "d": a.shape[1]}
+    if y is not None:
+        if not torch.is_tensor(y) or y.shape != (len(r),) or y.is_floating_point():
+            raise ValueError(f"y must be an integer tensor ({len(r)},) of labels, got {validate._show(y)}")
+        centred = r.detach().double().cpu().clone()
+        yc = y.detach().cpu()
+        for k in yc.unique():
+            centred[yc == k] -= centred[yc == k].mean(0)
+        out["dims_within"] = _pca_dims(centred.numpy(), variance)
+        out["pr_within"] = participation_ratio(centred)
+    return out
 
 
 @checked

@@ -156,3 +156,19 @@ def spearman_test(x: Sequence[float], y: Sequence[float], alternative: str = "tw
     res = _stats.permutation_test((a,), rho, permutation_type="pairings", alternative=alternative,
                                   n_resamples=n_resamples, rng=np.random.default_rng(seed))
     return float(res.statistic), float(res.pvalue)
+
+
+VERDICTS = {"agrees": "agrees with the paper", "disagrees": "does not agree with the paper",
+            "inconclusive": "is inconclusive at this sample size"}
+
+
+def paper_verdict(found: str, paper: str) -> str:
+    """The verdict on a paper's claim that one value is ``paper`` ("higher" or "lower") than
+    another, from the order ``found`` ("higher", "lower" or "tied", e.g. the ``order`` of
+    :func:`compare_proportions` or :func:`order`): "agrees with the paper" when the intervals
+    order the two as the paper does, "does not agree ..." when they order them the other way,
+    "is inconclusive ..." when they overlap."""
+    found = validate.choice(found, "found", ORDERS)
+    paper = validate.choice(paper, "paper", ("higher", "lower"))
+    key = "inconclusive" if found == "tied" else "agrees" if found == paper else "disagrees"
+    return VERDICTS[key]

@@ -88,9 +88,55 @@ def test_dimensionality_counts_units_and_principal_components():
     r = torch.zeros(200, 10)
     r[:, :3] = torch.randn(200, 3) @ torch.randn(3, 3)  # rank 3 in the first 3 units
     out = sens.dimensionality(r)
-    assert out == {"units": 3, "dims": 3, "d": 10}
+    assert {k: out[k] for k in ("units", "dims", "d")} == {"units": 3, "dims": 3, "d": 10}
+    assert 1.0 <= out["pr"] <= 3.0
     with pytest.raises(ValueError, match="variance"):
         sens.dimensionality(r, variance=1.5)
+    with pytest.raises(ValueError, match="y must be"):
+        sens.dimensionality(r, y=torch.zeros(5, dtype=torch.long))
+
+
+def test_participation_ratio_is_scale_free_and_counts_equal_directions():
+    torch.manual_seed(0)
+    r = torch.randn(4000, 4)
+    assert sens.participation_ratio(r) == pytest.approx(4.0, rel=0.05)     # four equal directions
+    assert sens.participation_ratio(100 * r) == pytest.approx(sens.participation_ratio(r))
+    # One inflated direction: the ratio falls to about 1, smoothly (each direction by its share).
+    assert sens.participation_ratio(r * torch.tensor([100.0, 1.0, 1.0, 1.0])) < 1.01
+    assert 1.5 < sens.participation_ratio(r * torch.tensor([2.0, 1.0, 1.0, 1.0])) < 4.0
+    assert sens.participation_ratio(torch.ones(5, 3)) == 0.0
+
+
+def test_claim_raises_in_the_quick_profile_and_is_recorded_elsewhere(monkeypatch):
+    checks = {}
+    monkeypatch.setenv("REPRTUT_PROFILE", "quick")
+    assert rt.book.claim(checks, "one above zero", 1 > 0) and checks == {"one above zero": "holds"}
+    with pytest.raises(AssertionError, match="zero above one: 0 <= 1"):
+        rt.book.claim(checks, "zero above one", 0 > 1, "0 <= 1")
+    monkeypatch.setenv("REPRTUT_PROFILE", "full")
+    assert not rt.book.claim(checks, "zero above one", 0 > 1, "0 <= 1")
+    assert checks["zero above one"] == "does not hold (0 <= 1)"
+
+
+def test_training_cost_counts_updates_and_passes():
+    at, afd = rt.recipes.mnist_pgd(), rt.recipes.mnist_afd()
+    c_at, c_afd = rt.recipes.training_cost(at), rt.recipes.training_cost(afd)
+    assert c_at["updates"] == at.train.epochs * (at.n_train // at.train.batch_size)
+    steps = at.method_kwargs["steps"]
+    assert c_at["forward"] == c_at["backward"] == at.train.epochs * (steps + 1)
+    assert c_afd["forward"] == afd.train.epochs * (steps + 3)
+    with pytest.raises(ValueError, match="spec"):
+        rt.recipes.training_cost(rt.recipes.cifar_low_rank())
+
+
+def test_within_class_measures_remove_the_directions_between_classes():
+    torch.manual_seed(0)
+    y = torch.arange(1000) % 2
+    r = torch.randn(1000, 5) * 0.1
+    r[:, 0] += 50.0 * y                                  # the classes apart along unit 0
+    out = sens.dimensionality(r, y=y)
+    assert out["dims"] == 1 and out["pr"] < 1.1          # the between-class direction dominates
+    assert out["dims_within"] == 5 and out["pr_within"] > 4.0
 
 
 def test_gradient_landscape_has_one_row_per_true_class(tiny_model):

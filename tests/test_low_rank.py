@@ -65,6 +65,21 @@ def test_nystrom_is_symmetric_psd_and_close_to_svd():
     assert _psd(W_b)
 
 
+def test_nystrom_ensemble_is_cut_back_to_rank_r():
+    """An average of t rank-r runs has rank up to t r; the truncated ensemble has rank r
+    (the broken variant, truncate=False, keeps the larger rank and is caught)."""
+    W = _spsd(noise=0.1)
+
+    def rank(M):
+        lam = torch.linalg.eigvalsh(M.double())
+        return int((lam > 1e-4 * lam.max()).sum())
+
+    torch.manual_seed(0)
+    assert rank(nystrom_project(W, 10, t=3)) == 10
+    torch.manual_seed(0)
+    assert rank(nystrom_project(W, 10, t=3, truncate=False)) > 10
+
+
 def test_nystrom_with_too_few_columns_is_not_close_to_svd():
     """Broken variant: l = r / 2 sampled columns cannot span the rank-r part."""
     torch.manual_seed(0)
@@ -226,3 +241,12 @@ def test_instantaneous_accuracy_can_rise_while_cumulative_cannot(cifar):
     a_i, a_c = rt.evaluate.accuracy_over_iterations(models["lr"], x[:100], y[:100], eps=0.1, steps=20,
                                                     step_size=0.01)
     assert _rises(a_i) <= 0 and a_i == a_c
+
+
+def test_paper_verdict_follows_the_intervals():
+    from reprtut.stats import compare_proportions, paper_verdict
+    assert paper_verdict(compare_proportions(0.9, 0.1, 100).order, "higher") == "agrees with the paper"
+    assert paper_verdict(compare_proportions(0.1, 0.9, 100).order, "higher") == "does not agree with the paper"
+    assert paper_verdict(compare_proportions(0.5, 0.45, 20).order, "higher").startswith("is inconclusive")
+    with pytest.raises(ValueError, match="paper"):
+        paper_verdict("higher", "tied")

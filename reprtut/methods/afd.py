@@ -63,7 +63,7 @@ class AFD(Objective):
     """Adversarial feature desensitization (Bashivan et al., 2021, Algorithm 1).
 
     For each batch (x in [0, 1], y), with x' = PGD-l_inf(x) in the eps-ball (the attack
-    policy pi, on the classifier's cross-entropy):
+    policy pi, ascending the classifier's logit margin by default; ``loss`` below):
 
     1. ``"edc"``: (theta, phi) <- step on L_EDc = CE(Dc(E(x)), y)                (lr alpha)
     2. ``"da"``:  psi <- step on L_Da = S(-Da(E(x), y)) + S(Da(E(x'), y))        (lr beta)
@@ -185,14 +185,14 @@ class FeatureMatching(Objective):
         min_theta E[ CE(Dc(E(x)), y) + lam * ||E(x) - E(x')||_2 ],  x' = PGD-l_inf(x)
 
     the representation sensitivity pulled down directly, by a norm, instead of by a
-    discriminator. The perturbation is PGD in the l_inf ball of eps, held as ``self.threat``
-    (:class:`reprtut.attacks.Threat`), on the classifier's cross-entropy (``loss="xent"``,
-    the default) or its margin (``"margin"``). Metrics: ``loss``, ``acc`` (clean),
-    ``match`` (mean ||E(x) - E(x')||_2).
+    discriminator. The perturbation is AFD's policy: PGD in the l_inf ball of eps, held as
+    ``self.threat`` (:class:`reprtut.attacks.Threat`), on the classifier's margin
+    (``loss="margin"``, the default, as :class:`AFD`'s) or its cross-entropy (``"xent"``).
+    Metrics: ``loss``, ``acc`` (clean), ``match`` (mean ||E(x) - E(x')||_2).
     """
 
     def __init__(self, model, eps: float, steps: int = 10, step_size: float | None = None,
-                 lam: float = 1.0, loss: str = "xent"):
+                 lam: float = 1.0, loss: str = "margin"):
         super().__init__(model)
         self.threat = Threat(eps, "linf", steps, step_size, loss)
         self.lam = validate.real(lam, "lam", low=0.0)

@@ -95,6 +95,7 @@ def _eigh_smoothed(Z: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, tor
 @checked
 def nystrom_project(W: Matrix, r: Rank, l: Rank | None = None, t: Annotated[int, Count(1)] = 1, *,
                     smoothing: Annotated[float, Real(0, low_open=True)] = NYSTROM_SMOOTHING,
+                    truncate: bool = True,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Ensembled Nyström rank-r approximation of a symmetric PSD W (appendix B.2, eq. 2).
 
@@ -106,11 +107,17 @@ def nystrom_project(W: Matrix, r: Rank, l: Rank | None = None, t: Annotated[int,
     run, and their average, is symmetric PSD whatever W is. Cost O(m^2 l t) instead of the
     SVD's O(m^3). W: (m, m); r in [1, m]; l in [1, m] (l < r is allowed, and poor); returns
     (m, m) in W's dtype (computed in float32).
+
+    Each run has rank at most r, but an average of t of them can have rank up to t r. The
+    paper averages and says nothing more; with ``truncate`` (the default) the average is cut
+    back to its best rank-r part, so that the projection keeps its promise: the average is
+    U U^T with U (m, t r) the runs' scaled columns, and a thin QR of U and the eigenpairs of a
+    (t r, t r) matrix give that part in O(m (t r)^2), without an m x m eigendecomposition.
     """
     r, m = _rank(r, "r", W), W.shape[0]
     l = min(2 * r, m) if l is None else _rank(l, "l", W)
     Wf = W.float()
-    out = torch.zeros_like(Wf)
+    parts = []
     for _ in range(t):
         where = generator.device if generator is not None else W.device
         idx = torch.randperm(m, generator=generator, device=where)[:l].to(W.device)
@@ -118,9 +125,15 @@ def nystrom_project(W: Matrix, r: Rank, l: Rank | None = None, t: Annotated[int,
         lam, Q = _eigh_smoothed(C[idx], smoothing)                        # ascending
         lam, Q = lam[-r:], Q[:, -r:]                                      # top r
         inv = torch.where(lam > 1e-8, 1.0 / lam.clamp_min(1e-8), torch.zeros_like(lam))
-        CQ = C @ Q                                                        # (m, r)
-        out += (CQ * inv) @ CQ.T
-    out = out / t
+        parts.append((C @ Q) * inv.sqrt())                                # (m, r)
+    U = torch.cat(parts, 1) / t ** 0.5                                    # (m, t r): mean = U U^T
+    if truncate and t > 1:
+        Qu, Ru = torch.linalg.qr(U)                                       # (m, k), (k, k)
+        lam, V = torch.linalg.eigh(Ru @ Ru.T)                             # ascending, (k,)
+        B = Qu @ V[:, -r:]                                                # (m, r)
+        out = (B * lam[-r:].clamp_min(0)) @ B.T
+    else:
+        out = U @ U.T
     return ((out + out.T) / 2).to(W.dtype)
 
 

@@ -23,11 +23,11 @@ from .perceptual_regularization import (multitask, perceptual, perceptual_lambda
 from .representations import CIFAR_L2_EPS, cifar_judge, cifar_l2
 from .interpretability import (analysis_eps, interp_cifar, interp_eps, interp_mnist, roar_classifier,
                                roar_fill, roar_fractions, roar_retrains, vaegan_cifar, vaegan_mnist)
-from .afd import (CIFAR_LRS, MNIST_LRS, afd_cifar_pgd, afd_cifar_standard, cifar_afd,
-                  cifar_feature_matching, cifar_trades, mnist_afd, mnist_afd_study,
-                  mnist_feature_matching, mnist_trades)
-from .low_rank import (LOW_RANK_COLLAPSE, LOW_RANK_LAMBDAS, LOW_RANK_STRONG, cifar_low_rank,
-                       low_rank_lambdas, low_rank_layers, low_rank_two)
+from .afd import (CIFAR_LRS, MNIST_LRS, afd_cifar_pgd, afd_cifar_standard, afd_cifar_surrogate,
+                  cifar_afd, cifar_feature_matching, cifar_trades, mnist_afd, mnist_afd_study,
+                  mnist_feature_matching, mnist_surrogate, mnist_trades, training_cost)
+from .low_rank import (LOW_RANK_COLLAPSE, LOW_RANK_LAMBDAS, LOW_RANK_STRONG, NYSTROM_RUNS,
+                       cifar_low_rank, low_rank_lambdas, low_rank_layers, low_rank_two)
 
 __all__ = ["CIFAR_EPS", "MNIST_EPS", "cifar_arch", "cifar_pgd", "cifar_standard", "mnist_pgd",
            "mnist_standard", "multitask", "perceptual", "perceptual_lambdas", "perceptual_mnist",
@@ -36,6 +36,7 @@ __all__ = ["CIFAR_EPS", "MNIST_EPS", "cifar_arch", "cifar_pgd", "cifar_standard"
            "roar_classifier", "roar_fill", "roar_fractions", "roar_retrains", "vaegan_cifar", "analysis_eps",
            "vaegan_mnist", "CIFAR_LRS", "MNIST_LRS", "afd_cifar_pgd", "afd_cifar_standard",
            "cifar_afd", "cifar_feature_matching", "cifar_trades", "mnist_afd", "mnist_afd_study",
-           "mnist_feature_matching", "mnist_trades", "LOW_RANK_COLLAPSE", "LOW_RANK_LAMBDAS",
+           "mnist_feature_matching", "mnist_trades", "afd_cifar_surrogate", "mnist_surrogate",
+           "training_cost", "NYSTROM_RUNS", "LOW_RANK_COLLAPSE", "LOW_RANK_LAMBDAS",
            "LOW_RANK_STRONG", "cifar_low_rank", "low_rank_lambdas", "low_rank_layers",
            "low_rank_two"]

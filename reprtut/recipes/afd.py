@@ -2,19 +2,23 @@
 and TRADES, on MNIST and on CIFAR-10, with the learning-rate studies that chose AFD's rates.
 
 NT and AT on MNIST are chapter 1's mnist_standard and mnist_pgd; TRADES, AFD and the l2
-feature-matching ablation train the same network with the same perturbation policy,
-PGD-l_inf at eps = 0.3 with AT's steps (:func:`~reprtut.recipes.policies.mnist_policy`).
+feature-matching ablation train the same network in the same eps-ball with the same PGD
+steps, PGD-l_inf at eps = 0.3 with AT's steps (:func:`~reprtut.recipes.policies.mnist_policy`).
+What the steps ascend differs by method: AT the cross-entropy, TRADES the KL divergence of
+eq. 5 of Zhang et al., AFD and the l2 ablation the logit margin (chapter 6 says why). So do
+their schedules: :func:`training_cost` counts what each one's training did.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from .. import validate
 from ..cache import ModelSpec
 from ..profiles import pick
 from ..train import TrainConfig
-from .adversarial import _mnist_arch, mnist_pgd
+from .adversarial import _mnist_arch, mnist_pgd, mnist_standard
 from .policies import cifar_policy, mnist_policy
 
 # Chapter 6's learning-rate study on MNIST, Adam: Da's rate (beta of Algorithm 1) and E's
@@ -70,10 +74,44 @@ def mnist_afd_study() -> dict:
 
 
 def mnist_feature_matching(lam: float = 1.0) -> ModelSpec:
-    """The AFD paper's l2 ablation, CE + lam ||E(x) - E(x')||_2, on mnist_pgd's network, data,
-    perturbation policy and schedule."""
+    """The AFD paper's l2 ablation, CE + lam ||E(x) - E(x')||_2, on mnist_pgd's network, data
+    and schedule, with AFD's perturbation policy (PGD on the margin, AT's steps)."""
     return replace(mnist_pgd(), name="mnist-feature-matching", method="feature_matching",
-                   method_kwargs={**mnist_policy(), "lam": lam})
+                   method_kwargs={**mnist_policy(), "lam": lam, "loss": "margin"})
+
+
+def mnist_surrogate() -> ModelSpec:
+    """Chapter 1's mnist_standard trained again from another seed (the run's seed + 10): the
+    source of chapter 6's black-box attacks, independent of every model attacked, NT included."""
+    spec = mnist_standard()
+    return replace(spec, name="mnist-standard-surrogate", train=replace(spec.train, seed=10))
+
+
+# Forward and backward passes of the classifier per training image and epoch, beyond the
+# policy's PGD steps (one forward and one backward each): the clean batch (NT); the perturbed
+# batch (AT); TRADES's clean forward for the KL's target, then the clean and perturbed
+# batches; AFD's E(x) for Dc's update, E(x) again for Da (forward only) and E(x') for Da and
+# E's adversarial update; the l2 ablation's clean and perturbed batches. Da's own passes,
+# a small MLP, are left out.
+_EXTRA_PASSES = {"standard": (1, 1), "pgd": (1, 1), "trades": (3, 2), "afd": (3, 2),
+                 "feature_matching": (2, 2)}
+_TRAIN_SIZE = {"mnist": 60_000, "cifar10": 50_000}
+
+
+def training_cost(spec: ModelSpec) -> dict:
+    """What training ``spec`` (a chapter-6 model) cost: epochs, batch size, ``updates``
+    (optimizer steps of the classifier: batches over all epochs, drop_last), ``pgd_steps``
+    per batch, and ``forward`` / ``backward``: passes of the classifier per training image
+    over the whole training (PGD steps included)."""
+    if not isinstance(spec, ModelSpec) or spec.method not in _EXTRA_PASSES:
+        raise ValueError(f"spec must be a ModelSpec of a chapter-6 method {sorted(_EXTRA_PASSES)}, "
+                         f"got {getattr(spec, 'method', type(spec).__name__)!r}")
+    n = spec.n_train or _TRAIN_SIZE[spec.dataset]
+    epochs, batch = spec.train.epochs, spec.train.batch_size
+    steps = spec.method_kwargs.get("steps", 0)
+    fwd, bwd = _EXTRA_PASSES[spec.method]
+    return {"epochs": epochs, "batch": batch, "updates": epochs * math.floor(n / batch),
+            "pgd_steps": steps, "forward": epochs * (steps + fwd), "backward": epochs * (steps + bwd)}
 
 
 # Chapter 6 on CIFAR-10 (the paper's eps = 8/255): NT, AT, TRADES, AFD and the l2 ablation on
@@ -127,5 +165,14 @@ def cifar_afd(lr_da: float | None = None, lr_e: float | None = None, restart: in
 
 
 def cifar_feature_matching(lam: float = 0.1) -> ModelSpec:
-    """The l2 ablation, CE + lam ||E(x) - E(x')||_2, on CIFAR-10 (the family's network, data and policy)."""
-    return _afd_cifar("cifar-feature-matching", "feature_matching", {**cifar_policy(), "lam": lam})
+    """The l2 ablation, CE + lam ||E(x) - E(x')||_2, on CIFAR-10: the family's network, data
+    and schedule, AFD's policy (PGD on the margin)."""
+    return _afd_cifar("cifar-feature-matching", "feature_matching",
+                      {**cifar_policy(), "lam": lam, "loss": "margin"})
+
+
+def afd_cifar_surrogate() -> ModelSpec:
+    """:func:`afd_cifar_standard` trained again from another seed (the run's seed + 10): the
+    source of the CIFAR-10 page's black-box attacks, independent of every model attacked."""
+    spec = afd_cifar_standard()
+    return replace(spec, name="afd-cifar-standard-surrogate", train=replace(spec.train, seed=10))
