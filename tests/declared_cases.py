@@ -32,6 +32,8 @@ def declared_functions(package=rt) -> dict[str, object]:
     """qualified name -> function, for every checked public function of the package."""
     found = {}
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.endswith(".__main__"):  # command-line entry points run when imported
+            continue
         module = importlib.import_module(info.name)
         for name, fn in vars(module).items():
             if name.startswith("_") or not callable(getattr(fn, "__declared__", None)):
