@@ -26,7 +26,9 @@ from .. import recipes as R
 from ..cache import ModelSpec, path_of
 from . import costs
 
-PAGES_WITHOUT_WORK = ("intro", "performance")
+# The Teaching part's pages read the chapters' sources and recorded times; they train nothing.
+PAGES_WITHOUT_WORK = ("intro", "performance", "teaching/syllabus", "teaching/index",
+                      "teaching/instructors")
 # Seconds a page spends outside training and attacks (imports, data, figures): measured on
 # this machine's CPU as the time of the appendix page, which trains and attacks nothing.
 PAGE_OVERHEAD_S = 6.0
@@ -226,7 +228,7 @@ PAGES = {"01_adversarial_training": _p01, "02_evaluating_robustness": _p02,
 
 def page(name: str) -> Page:
     """The work of page ``name`` (a stem of ``_toc.yml``, e.g. ``"06a_afd_cifar"``) in the
-    active profile; the appendix and the introduction train nothing."""
+    active profile; the appendix, the introduction and the Teaching part train nothing."""
     if name in PAGES_WITHOUT_WORK:
         return Page()
     if name not in PAGES:
