@@ -74,13 +74,22 @@ def test_every_table_is_shown(md):
         # IPython magics and shell lines are not Python: blank them before parsing.
         source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
                            for line in cell.source.splitlines())
-        body = ast.parse(source).body
-        for stmt in body[:-1]:
-            shown = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
-                ast.unparse(stmt.value.func) == "rt.book.table"
-            assert not shown, (f"{md.name}: a table in the cell starting "
-                               f"{cell.source.splitlines()[0]!r} is not its last statement, "
-                               "so it is never displayed (end the cell with it, or display() it)")
+        tree = ast.parse(source)
+        # Shown: anything inside the cell's last expression, a display() argument, or a value a
+        # function returns (the function's caller is then what shows it).
+        roots = [tree.body[-1].value] if tree.body and isinstance(tree.body[-1], ast.Expr) else []
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and ast.unparse(n.func) == "display":
+                roots += n.args
+            elif isinstance(n, ast.Return) and n.value is not None:
+                roots.append(n.value)
+        shown = {id(n) for root in roots for n in ast.walk(root)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "rt.book.table":
+                assert id(node) in shown, (
+                    f"{md.name}: a table in the cell starting {cell.source.splitlines()[0]!r} is "
+                    "neither its last expression nor display()ed, so it is never shown on the "
+                    "site (end the cell with it, or display() it)")
 
 
 @pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
