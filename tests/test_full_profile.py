@@ -90,5 +90,5 @@ def test_a_broken_full_profile_recipe_is_caught(monkeypatch):
 
     mnist_standard.__module__ = recipes.__name__
     monkeypatch.setattr(recipes, "mnist_standard", mnist_standard)
-    with pytest.raises(TypeError, match="epsilon"):
+    with pytest.raises(ValueError, match="method 'pgd' takes no keyword 'epsilon'; it takes eps"):
         test_every_recipe_model_does_a_forward_and_backward_pass("full", monkeypatch)

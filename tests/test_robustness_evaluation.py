@@ -35,8 +35,9 @@ def test_normalized_auc_of_known_curves():
 
 
 @pytest.mark.parametrize("eps,acc,match", [
-    ([0.1], [0.5], ">= 2 eps"),
-    ([0, 0.1], [1.0], "one accuracy each"),
+    ([0.1], [0.5], "eps_values must hold at least 2 numbers"),
+    ([0, 0.1], [1.0], "accuracies must hold at least 2 numbers"),
+    ([0, 0.1, 0.2], [1.0, 0.5], "one accuracy per eps, got 2 for 3 eps_values"),
     ([0, 0.3, 0.1], [1, 0.5, 0.2], "must increase"),
     ([0, 0.1], [1.0, 1.5], r"\[0, 1\]"),
 ])
@@ -125,7 +126,7 @@ def test_robust_gradients_put_more_energy_on_the_strokes(mnist_standard, mnist_r
 
 
 @pytest.mark.parametrize("grad, x, threshold, match", [
-    (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 5), 0.1, "grad must be a float tensor of x's shape"),
+    (torch.ones(2, 1, 4, 4), torch.zeros(2, 1, 4, 5), 0.1, r"grad must have the shape of x \(2, 1, 4, 5\)"),
     (torch.ones(2, 1, 4, 4, dtype=torch.int64), torch.zeros(2, 1, 4, 4), 0.1, "grad must be"),
     ("grad", torch.zeros(2, 1, 4, 4), 0.1, "grad must be"),
     (torch.ones(2, 1, 4, 4), torch.full((2, 1, 4, 4), 2.0), 0.1, "x"),

@@ -15,7 +15,9 @@ report (seconds per test; a page's are the sum of its cells'). Prints three Mark
 3. the slowest tests, with the training they did.
 
 ``--check`` exits non-zero when a page exceeds twice either budget, so a slow page is caught
-in the run that adds it.
+in the run that adds it. The pages listed in ``CEILINGS`` are over the budget today; each is
+held to twice its own measured seconds instead (so it cannot grow unnoticed), and the table
+marks it over the budget until it is brought within it and leaves the list.
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reprtut import ledger  # noqa: E402
 
 WARM_BUDGET, COLD_BUDGET = 90.0, 180.0  # seconds per page, quick profile, this CPU
+
+# Pages over the budget, with their seconds under nbval in a clean-clone CI run (two
+# single-threaded test processes, 2-core AMD EPYC, 2026-12-06): an upper bound of the warm
+# seconds and, since these pages train most of what they ask for, about their cold seconds.
+CEILINGS = {
+    "book/02_evaluating_robustness.md": 670.0,
+    "book/04_robust_representations.md": 1005.0,
+    "book/05_gradient_interpretability.md": 503.0,
+    "book/06_feature_desensitization.md": 481.0,
+    "book/06a_afd_cifar.md": 655.0,
+    "book/07_low_rank_representations.md": 341.0,
+}
+
+
+def limits(page: str) -> tuple[float, float]:
+    """(warm, cold) seconds over which ``page`` fails --check: twice its budget, or twice its
+    ceiling when it is one of the pages over the budget."""
+    if page in CEILINGS:
+        return 2 * max(WARM_BUDGET, CEILINGS[page]), 2 * max(COLD_BUDGET, CEILINGS[page])
+    return 2 * WARM_BUDGET, 2 * COLD_BUDGET
 
 
 def test_seconds(junit: Path) -> dict[str, float]:
@@ -87,10 +109,16 @@ def pages_table(seconds: dict[str, float], rows: list[dict], by_model: dict):
         warm = max(0.0, total - train)
         cold = warm + sum(by_model[m]["train"] for m in asked.get(page, ()))
         ok = warm <= WARM_BUDGET and cold <= COLD_BUDGET
-        if warm > 2 * WARM_BUDGET or cold > 2 * COLD_BUDGET:
+        warm_limit, cold_limit = limits(page)
+        if warm > warm_limit or cold > cold_limit:
             over.append(page)
+            verdict = f"**over {warm_limit:.0f} s warm or {cold_limit:.0f} s cold**"
+        elif ok:
+            verdict = "yes"
+        else:
+            verdict = "over" + (f" (ceiling {CEILINGS[page]:.0f} s)" if page in CEILINGS else "")
         lines.append(f"| {page} | {total:.1f} | {train:.1f} | {warm:.1f} | {cold:.1f} | "
-                     f"{'yes' if ok else ('**over twice the budget**' if page in over else 'over')} |")
+                     f"{verdict} |")
     total_cold = sum(max(0.0, seconds[p] - trained_here.get(p, 0.0)) for p in seconds if p.endswith(".md"))
     total_cold += sum(m["train"] for m in by_model.values()
                       if any(a.endswith(".md") for a in m["asked_by"]))
@@ -120,7 +148,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, default=None,
                    help="the model cache (default: $REPRTUT_CACHE, else ~/.cache/reprtut/models)")
     p.add_argument("--most", type=int, default=25, help="how many tests to list")
-    p.add_argument("--check", action="store_true", help="fail on a page over twice its budget")
+    p.add_argument("--check", action="store_true",
+                   help="fail on a page over twice its budget (or its ceiling, see CEILINGS)")
     p.add_argument("--out", type=Path, default=None, help="also write the tables to this file")
     args = p.parse_args(argv)
     if not args.junit.is_file():
@@ -137,8 +166,8 @@ def main(argv=None) -> int:
     if args.out:
         args.out.write_text(text + "\n")
     if args.check and over:
-        print(f"\nover twice the budget ({WARM_BUDGET:.0f} s warm, {COLD_BUDGET:.0f} s cold): "
-              f"{', '.join(over)}", file=sys.stderr)
+        print(f"\nover twice the budget ({WARM_BUDGET:.0f} s warm, {COLD_BUDGET:.0f} s cold) "
+              f"or twice their ceiling (CEILINGS): {', '.join(over)}", file=sys.stderr)
         return 1
     return 0
 
