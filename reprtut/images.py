@@ -7,12 +7,13 @@ maps such as gradients. Images are (B, C, H, W) in [0, 1]; nothing here needs a 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from . import validate
+from .declare import Count, Images, Real, Tensor, checked
 
 # Standard deviation of the Gaussian noise around grey that seeds inversions and feature
 # visualisations (the paper does not give it). Faint on purpose: a robust model is nearly
@@ -22,12 +23,12 @@ SEED_STD = 0.05
 
 # ------------------------------------------------------------------------------ seeds and targets
 
-def noise(n: int, shape: Sequence[int] = (3, 32, 32), *, std: float = SEED_STD,
-          generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+@checked
+def noise(n: Annotated[int, Count(1)], shape: Sequence[int] = (3, 32, 32), *,
+          std: Annotated[float, Real(0)] = SEED_STD, generator: torch.Generator | None = None,
+          device=None) -> torch.Tensor:
     """Gaussian seeds clip(0.5 + std * N(0, 1), 0, 1) of shape (n, *shape) (figs. 5, 6)."""
-    n = validate.count(n, "n", min=1)
     shape = _shape(shape)
-    std = validate.real(std, "std", low=0.0)
     z = torch.randn(n, *shape, generator=generator)
     return (0.5 + std * z).clamp(0, 1).to(device)
 
@@ -53,16 +54,15 @@ def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
     return x.expand(-1, c, -1, -1).contiguous()
 
 
-def kaleidoscope(n: int, size: int = 32, cells: int = 4, *, generator: torch.Generator | None = None,
+@checked
+def kaleidoscope(n: Annotated[int, Count(1)], size: Annotated[int, Count(2)] = 32,
+                 cells: Annotated[int, Count(2)] = 4, *, generator: torch.Generator | None = None,
                  device=None) -> torch.Tensor:
     """Random kaleidoscope patterns (fig. 15a): out-of-distribution targets, (n, 3, size, size).
 
     Random colours on a ``cells`` x ``cells`` grid, smoothly upsampled to a quarter of the
     image, made symmetric about the diagonal and mirrored into the four quarters.
     """
-    n = validate.count(n, "n", min=1)
-    size = validate.count(size, "size", min=2)
-    cells = validate.count(cells, "cells", min=2)
     if size % 2:
         raise ValueError(f"size must be even, got {size}")
     q = torch.rand(n, 3, cells, cells, generator=generator)
@@ -74,25 +74,25 @@ def kaleidoscope(n: int, size: int = 32, cells: int = 4, *, generator: torch.Gen
 
 # ------------------------------------------------------------------------------ measures
 
-def pixel_distance(x: torch.Tensor, y: torch.Tensor, pool: int = 1) -> torch.Tensor:
+@checked
+def pixel_distance(x: Annotated[torch.Tensor, Tensor(4, floating=True)],
+                   y: Annotated[torch.Tensor, Tensor(4, floating=True, like="x")],
+                   pool: Annotated[int, Count(1)] = 1) -> torch.Tensor:
     """||x - y||_2 per image pair, (B, C, H, W) -> (B,), after averaging pool x pool blocks.
 
     pool = 1 is the plain pixel distance; pool = 4 compares 8x8 thumbnails of 32x32 images,
     their colours and layout without their texture.
     """
-    pool = validate.count(pool, "pool", min=1)
-    for name, t in (("x", x), ("y", y)):
-        if not torch.is_tensor(t) or not t.is_floating_point():
-            raise validate.ArgumentTypeError(f"{name} must be a float tensor (B, C, H, W), got "
-                                             f"{validate._show(t)}")
-    if x.shape != y.shape or x.dim() != 4 or x.shape[2] % pool or x.shape[3] % pool:
-        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape with H and W divisible "
-                         f"by pool={pool}, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[2] % pool or x.shape[3] % pool:
+        raise ValueError(f"pool: the height and width of x {tuple(x.shape)} must be divisible by "
+                         f"pool={pool}")
     d = F.avg_pool2d(x - y, pool) if pool > 1 else x - y
     return d.flatten(1).norm(dim=1)
 
 
-def coarse_share(d: torch.Tensor, pool: int = 4) -> torch.Tensor:
+@checked
+def coarse_share(d: Annotated[torch.Tensor, Tensor(4, floating=True)],
+                 pool: Annotated[int, Count(1)] = 4) -> torch.Tensor:
     """Share of the energy of changes or gradients d (B, C, H, W) in their pool x pool block
     means, (B,) in [0, 1]: 1 for a change constant on each block, 0 for one that averages out
     in every block (a pixel-level checkerboard). Perceptually aligned changes are coarse."""
@@ -100,20 +100,20 @@ def coarse_share(d: torch.Tensor, pool: int = 4) -> torch.Tensor:
     return blocks / d.flatten(1).pow(2).sum(1).clamp_min(1e-24)
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+@checked
+def ssim(x: Annotated[torch.Tensor, Images(allow_double=True)],
+         y: Annotated[torch.Tensor, Images(allow_double=True, of="x")], *,
+         window: Annotated[int, Count(1)] = 7,
+         sigma: Annotated[float, Real(0, low_open=True)] = 1.5) -> torch.Tensor:
     """Structural similarity (Wang et al., 2004) of image pairs, (B, C, H, W) in [0, 1] -> (B,).
 
     A Gaussian window (``window`` pixels, ``sigma``) over each channel, no padding, the
     constants (0.01)^2 and (0.03)^2 of the original paper; 1 means identical images. The
     7-pixel window (scikit-image's default) suits 32x32 images.
     """
-    window = validate.count(window, "window", min=1)
-    sigma = validate.real(sigma, "sigma", low=0.0, low_open=True)
-    validate.images(x, "x", allow_double=True)
-    validate.images(y, "y", allow_double=True)
-    if x.shape != y.shape or x.dim() != 4 or min(x.shape[2:]) < window:
-        raise ValueError(f"x and y must be batches (B, C, H, W) of one shape, at least {window} "
-                         f"pixels a side, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if min(x.shape[2:]) < window:
+        raise ValueError(f"window: the images x {tuple(x.shape)} must be at least window={window} "
+                         f"pixels a side")
     t = torch.arange(window, dtype=x.dtype, device=x.device) - (window - 1) / 2
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
     g = (g[:, None] * g[None, :] / g.sum() ** 2).expand(x.shape[1], 1, window, window)
@@ -128,11 +128,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 7, sigma: float = 1.
     return s.flatten(1).mean(1)
 
 
-def signed_image(g: torch.Tensor, clip: float = 3.0) -> torch.Tensor:
+@checked
+def signed_image(g: Annotated[torch.Tensor, Tensor(4, floating=True)],
+                 clip: Annotated[float, Real(0, low_open=True)] = 3.0) -> torch.Tensor:
     """Signed maps (B, C, H, W) shown as images in [0, 1]: 0.5 + g / (2 clip std(g)), clipped,
     per image (Tsipras et al.'s display of gradients: grey is 0)."""
-    clip = validate.real(clip, "clip", low=0.0, low_open=True)
-    if not torch.is_tensor(g) or g.dim() != 4 or not g.is_floating_point():
-        raise ValueError(f"g must be a float tensor (B, C, H, W), got {validate._show(g)}")
     std = g.flatten(1).std(1).clamp_min(1e-12).view(-1, 1, 1, 1)
     return (0.5 + g / (2 * clip * std)).clamp(0, 1)

@@ -136,3 +136,18 @@ def check_batch(model, x, y, *, x_name: str = "x", y_name: str = "y", classes: b
 Model = Annotated[nn.Module, declare.Model(classes=num_classes, channels=input_channels)]
 Images = Annotated[torch.Tensor, declare.Images(model="model")]
 Labels = Annotated[torch.Tensor, declare.Labels("x")]
+
+
+class _Classifier(declare.Model):
+    """A :class:`reprtut.models.Classifier`: R(x) = ``model.features(x)``, W = ``model.head.weight``."""
+    def check(self, v, name, args, reads, specs):
+        v = super().check(v, name, args, reads, specs)
+        if not isinstance(getattr(v, "features", None), nn.Module) or \
+                not isinstance(getattr(v, "head", None), nn.Linear):
+            raise ValueError(f"{name} must be a reprtut.models.Classifier (R = model.features, "
+                             f"W = model.head.weight), got {type(v).__name__}")
+        return v
+
+
+# A classifier whose representation R and head W the chapters read (Engstrom et al.'s R).
+Classifier = Annotated[nn.Module, _Classifier(classes=num_classes, channels=input_channels)]

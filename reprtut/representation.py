@@ -27,16 +27,16 @@ them live in :mod:`reprtut.images` (and are reachable here too).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
 
 import torch
-import torch.nn as nn
 
 from . import validate
 from .attacks import input_gradient, pgd_steps
-from .attacks.gradient import check_budget
+from .attacks.core import Steps, StepSize
 from .attacks.norms import default_step_size
-from .nn import check_batch, frozen, input_channels
+from .declare import Count, Images, Real, Reals, Tensor, checked
+from .nn import Classifier, Labels, Model, frozen
 from .images import (SEED_STD, coarse_share, kaleidoscope, noise, pad_to,  # noqa: F401
                      pixel_distance, signed_image, ssim)  # chapter 4 reaches them here too
 from .profiles import pick
@@ -44,8 +44,16 @@ from .profiles import pick
 # l2 lengths of the paper's 224x224x3 images -> 32x32x3: sqrt(32*32*3) / sqrt(224*224*3).
 SCALE = 32 / 224
 
+Tool = Literal["maximize", "invert", "interpolate", "add_feature", "accentuate"]
+# x0, x, x1: images (B, C, H, W) in [0, 1] with the model's channels; x2: of x1's shape.
+Seeds = Annotated[torch.Tensor, Images(model="model")]
+Pair = Annotated[torch.Tensor, Images(model="model", of="x1")]
+Radius = Annotated[float, Real(0, low_open=True, allow_inf=True)]  # l2 eps > 0; inf: no ball
+Alphas = Annotated[Sequence[float], Reals(0, 1)]
 
-def budget(tool: str) -> dict:
+
+@checked
+def budget(tool: Tool) -> dict:
     """(eps, steps, step_size) of ``tool`` for the active profile, as keyword arguments.
 
     tool: ``"maximize"`` (appendix A.4: eps 1000, 200 steps of 1), ``"invert"`` and
@@ -62,31 +70,11 @@ def budget(tool: str) -> dict:
     }
     table["interpolate"] = table["invert"]
     table["accentuate"] = table["add_feature"]
-    if tool not in table:
-        raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(sorted(table))}")
     eps, steps, step_size = table[tool]
     return {"eps": eps, "steps": steps, "step_size": step_size}
 
 
 # ------------------------------------------------------------------------------ checks
-
-def _check_model(model) -> None:
-    if not isinstance(getattr(model, "features", None), nn.Module) or \
-            not isinstance(getattr(model, "head", None), nn.Linear):
-        raise ValueError(f"model must be a reprtut.models.Classifier (R = model.features, "
-                         f"W = model.head.weight), got {type(model).__name__}")
-
-
-def _check_images(x, name: str = "x0", model=None) -> None:
-    """x: float (B, C, H, W) in [0, 1] (see :func:`reprtut.validate.images`); one host sync."""
-    validate.images(x, name)
-    if model is not None:
-        validate.channels(x, input_channels(model), name)
-
-
-def _check_eps(eps) -> float:
-    return validate.real(eps, "eps", low=0.0, low_open=True, allow_inf=True)
-
 
 def _coordinates(i, n: int, d: int, device) -> torch.Tensor:
     """Coordinates i (an int, or n ints) as an int64 tensor (n, 1), each checked in [0, d)."""
@@ -105,16 +93,14 @@ def _coordinates(i, n: int, d: int, device) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------ R(x)
 
+@checked
 @torch.no_grad()
-def representation(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def representation(model: Classifier, x: Seeds, batch_size: Annotated[int, Count(1)] = 1000) -> torch.Tensor:
     """R(x): the penultimate layer of ``model`` for images x (N, C, H, W) in [0, 1].
 
     Returns float32 (N, d) on x's device, computed ``batch_size`` images at a time in eval
     mode (batch-norm running statistics, so R of an image does not depend on its batch).
     """
-    _check_model(model)
-    _check_images(x, "x", model)
-    batch_size = validate.count(batch_size, "batch_size", min=1)
     with frozen(model):
         return torch.cat([model.features(x[j:j + batch_size]).float()
                           for j in range(0, len(x), batch_size)])
@@ -128,18 +114,6 @@ def distance_loss(r: torch.Tensor, r_target: torch.Tensor) -> torch.Tensor:
 def coordinate_loss(r: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """sum_b sum_j r[b, idx[b, j]]: the coordinates to maximise (eq. 4, 7), (B, d) -> ()."""
     return r.float().gather(1, idx).sum()
-
-
-def _check(model, x0, eps, steps, step_size, name: str = "x0") -> tuple[float, int, float]:
-    """Raise ``ValueError``/``TypeError`` saying what is wrong with a tool's arguments;
-    return (eps, steps, step_size) as Python numbers."""
-    _check_model(model)
-    _check_images(x0, name, model)
-    eps = _check_eps(eps)
-    steps, step_size = check_budget(steps, step_size)
-    if step_size is None:
-        raise ValueError("step_size must be a finite number > 0, got None")
-    return eps, steps, step_size
 
 
 def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep=()):
@@ -162,8 +136,10 @@ def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep
 
 # ------------------------------------------------------------------------------ the tools
 
-def invert(model: nn.Module, x0: torch.Tensor, r_target: torch.Tensor, *, eps: float,
-           steps: int, step_size: float) -> torch.Tensor:
+@checked
+def invert(model: Classifier, x0: Seeds,
+           r_target: Annotated[torch.Tensor, Tensor(2, floating=True, of="x0")], *, eps: Radius,
+           steps: Steps, step_size: StepSize) -> torch.Tensor:
     """Representation inversion (Engstrom et al., eq. 5): an image near x0 whose R matches r_target.
 
     Solves min_delta ||R(x0 + delta) - r_target||_2 over ||delta||_2 <= eps and
@@ -176,20 +152,17 @@ def invert(model: nn.Module, x0: torch.Tensor, r_target: torch.Tensor, *, eps: f
     Returns float (B, C, H, W) in [0, 1] with ||x - x0||_2 <= eps, on x0's device.
     Defaults per profile: ``budget("invert")``.
     """
-    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
-    if not torch.is_tensor(r_target) or r_target.shape != (len(x0), model.dim):
+    if r_target.shape[1] != model.dim:
         raise ValueError(f"r_target must have shape ({len(x0)}, {model.dim}) (one representation "
-                         f"per seed image), got {tuple(getattr(r_target, 'shape', ()))}")
-    if not r_target.is_floating_point() or not bool(torch.isfinite(r_target).all()):
-        raise ValueError(f"r_target must hold finite floating-point representations, got "
-                         f"{validate._show(r_target)} with non-finite values or an integer dtype")
+                         f"per seed image), got {tuple(r_target.shape)}")
     x, _ = _optimise(model, x0, r_target.detach().float(), distance_loss, eps=eps, steps=steps,
                      step_size=step_size, ascend=False)
     return x
 
 
-def match(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, *, eps: float, steps: int,
-          step_size: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def match(model: Classifier, x1: Seeds, x2: Pair, *, eps: Annotated[float, Real(0, low_open=True)],
+          steps: Steps, step_size: StepSize | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Section 2's test of a representation (Engstrom et al.): can an image within eps of x1
     take the representation of another image x2?
 
@@ -199,14 +172,6 @@ def match(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, *, eps: float, s
     x2 for the model, 1 when nothing moved. x1, x2: float (B, C, H, W) in [0, 1]. Returns
     (x1' (B, C, H, W), rho (B,)), on x1's device.
     """
-    _check_model(model)
-    _check_images(x1, "x1", model)
-    _check_images(x2, "x2", model)
-    if x2.shape != x1.shape:
-        raise ValueError(f"x2 must have the shape of x1 {tuple(x1.shape)}, got {tuple(x2.shape)}")
-    eps = validate.real(eps, "eps", low=0.0, low_open=True)
-    steps = validate.count(steps, "steps", min=1)
-    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True, allow_none=True)
     if step_size is None:
         step_size = default_step_size(eps, steps)
     r1, r2 = representation(model, x1), representation(model, x2)
@@ -214,8 +179,9 @@ def match(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor, *, eps: float, s
     return x1p, (representation(model, x1p) - r2).norm(dim=1) / (r1 - r2).norm(dim=1)
 
 
-def maximize(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
-             step_size: float) -> torch.Tensor:
+@checked
+def maximize(model: Classifier, x0: Seeds, i, *, eps: Radius, steps: Steps,
+             step_size: StepSize) -> torch.Tensor:
     """Feature visualisation (Engstrom et al., eq. 4): max_delta R(x0 + delta)_i.
 
     ``steps`` normalised gradient-ascent steps of l2 length ``step_size`` from x0, inside
@@ -224,15 +190,15 @@ def maximize(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
     x0: float (B, C, H, W) in [0, 1]; i: one coordinate for all images, or (B,) ints, in
     [0, d). Returns float (B, C, H, W) in [0, 1]. Defaults per profile: ``budget("maximize")``.
     """
-    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
     idx = _coordinates(i, len(x0), model.dim, x0.device)
     x, _ = _optimise(model, x0, idx, coordinate_loss, eps=eps, steps=steps,
                      step_size=step_size, ascend=True)
     return x
 
 
-def add_feature(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int,
-                step_size: float, rows: int = 1) -> torch.Tensor:
+@checked
+def add_feature(model: Classifier, x0: Seeds, i, *, eps: Radius, steps: Steps,
+                step_size: StepSize, rows: Annotated[int, Count(1)] = 1) -> torch.Tensor:
     """Feature addition (Engstrom et al., eq. 7, fig. 8 and 20): maximise R_i from natural images.
 
     The same ascent as :func:`maximize`, in a ball small enough (appendix A.6: eps 40 on
@@ -243,8 +209,7 @@ def add_feature(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int
     x0: float (B, C, H, W) in [0, 1]; i: an int or (B,) ints in [0, d).
     Returns float (rows, B, C, H, W) in [0, 1]. Defaults per profile: ``budget("add_feature")``.
     """
-    eps, steps, step_size = _check(model, x0, eps, steps, step_size)
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1 or steps % rows:
+    if steps % rows:
         raise ValueError(f"rows must be a positive integer that divides steps, got rows={rows!r}, "
                          f"steps={steps!r}")
     idx = _coordinates(i, len(x0), model.dim, x0.device)
@@ -255,17 +220,16 @@ def add_feature(model: nn.Module, x0: torch.Tensor, i, *, eps: float, steps: int
     return torch.stack([snapshots[k] for k in keep] + [x])
 
 
-def top_features(model: nn.Module, x: torch.Tensor, k: int, c: torch.Tensor | None = None,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def top_features(model: Classifier, x: Seeds, k: Annotated[int, Count(1)],
+                 c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The k coordinates of R(x) that push hardest towards class c (Engstrom et al., eq. 8).
 
     top-k over i of R(x)_i * W_ic, with W the head's weight and c the predicted class unless
     given. x: (B, C, H, W) in [0, 1]; c: (B,) int64 or None; 1 <= k <= d.
     Returns (indices, scores), each (B, k), scores in decreasing order.
     """
-    _check_model(model)
-    _check_images(x, "x", model)
-    k = validate.count(k, "k", min=1, max=model.dim)
+    k = validate.count(k, "k", min=1, max=model.dim)  # at most d, which the declaration cannot read
     r = representation(model, x)                                    # (B, d)
     if c is None:
         with torch.no_grad():
@@ -277,8 +241,10 @@ def top_features(model: nn.Module, x: torch.Tensor, k: int, c: torch.Tensor | No
     return idx, scores
 
 
-def accentuate(model: nn.Module, x: torch.Tensor, k: int, *, eps: float, steps: int,
-               step_size: float, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def accentuate(model: Classifier, x: Seeds, k: Annotated[int, Count(1)], *, eps: Radius,
+               steps: Steps, step_size: StepSize,
+               c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature-level sensitivity (Engstrom et al., sec. 5.3, fig. 9): magnify the top-k features.
 
     Finds the top-k coordinates of eq. 8 (:func:`top_features`) and maximises their sum by
@@ -286,47 +252,27 @@ def accentuate(model: nn.Module, x: torch.Tensor, k: int, *, eps: float, steps: 
     :func:`top_features`; returns (x_accentuated (B, C, H, W) in [0, 1], indices (B, k)).
     Defaults per profile: ``budget("accentuate")``.
     """
-    eps, steps, step_size = _check(model, x, eps, steps, step_size, "x")
     idx, _ = top_features(model, x, k, c)
     x_acc, _ = _optimise(model, x, idx, coordinate_loss, eps=eps, steps=steps,
                          step_size=step_size, ascend=True)
     return x_acc, idx
 
 
-def blend(x1: torch.Tensor, x2: torch.Tensor, alphas: Sequence[float] | torch.Tensor) -> torch.Tensor:
+@checked
+def blend(x1: Annotated[torch.Tensor, Images()], x2: Annotated[torch.Tensor, Images(of="x1")],
+          alphas: Alphas) -> torch.Tensor:
     """Pixel-space interpolation (1 - a) x1 + a x2 for each a of ``alphas``.
 
     x1, x2: (B, C, H, W); alphas: A values in [0, 1]. Returns (B, A, C, H, W).
     """
-    if not torch.is_tensor(x1) or not torch.is_tensor(x2) or x1.shape != x2.shape:
-        raise ValueError(f"x1 and x2 must be image batches of the same shape, got "
-                         f"{tuple(getattr(x1, 'shape', ()))} and {tuple(getattr(x2, 'shape', ()))}")
-    validate.images(x1, "x1")
-    validate.images(x2, "x2")
-    a = torch.as_tensor(_alphas(alphas), dtype=x1.dtype, device=x1.device)
+    a = torch.as_tensor(alphas, dtype=x1.dtype, device=x1.device)
     a = a.view(1, -1, *([1] * (x1.dim() - 1)))                      # (1, A, 1, 1, 1)
     return (1 - a) * x1.unsqueeze(1) + a * x2.unsqueeze(1)
 
 
-def _alphas(alphas) -> list[float]:
-    """alphas as a non-empty list of floats in [0, 1]."""
-    if torch.is_tensor(alphas):
-        if alphas.dim() != 1:
-            raise ValueError(f"alphas must be a non-empty 1-D sequence in [0, 1], got shape "
-                             f"{tuple(alphas.shape)}")
-        alphas = alphas.tolist()
-    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
-        raise validate.ArgumentTypeError(f"alphas must be a non-empty 1-D sequence in [0, 1], "
-                                         f"got {alphas!r:.80}")
-    out = [validate.real(a, f"alphas[{j}]", low=0.0, high=1.0) for j, a in enumerate(alphas)]
-    if not out:
-        raise ValueError("alphas must be a non-empty 1-D sequence in [0, 1], got an empty one")
-    return out
-
-
-def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
-                alphas: Sequence[float] | torch.Tensor, *, eps: float, steps: int,
-                step_size: float) -> torch.Tensor:
+@checked
+def interpolate(model: Classifier, x1: Seeds, x2: Pair, alphas: Alphas, *, eps: Radius,
+                steps: Steps, step_size: StepSize) -> torch.Tensor:
     """Interpolation in representation space (Engstrom et al., eq. 6, fig. 17 and 18).
 
     For each a of ``alphas``, inverts r_a = (1 - a) R(x1) + a R(x2) with eq. 5
@@ -334,10 +280,6 @@ def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
     x1, x2: (B, C, H, W) in [0, 1]; alphas: A values in [0, 1].
     Returns (B, A, C, H, W) in [0, 1]. Defaults per profile: ``budget("interpolate")``.
     """
-    _check_model(model)
-    _check_images(x1, "x1", model)
-    _check_images(x2, "x2", model)
-    alphas = _alphas(alphas)
     seeds = blend(x1, x2, alphas)                                   # (B, A, C, H, W)
     b, n = seeds.shape[:2]
     r1, r2 = representation(model, x1), representation(model, x2)  # (B, d)
@@ -348,20 +290,19 @@ def interpolate(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
     return x.view(b, n, *x.shape[1:])
 
 
-def extremes(r: torch.Tensor, i: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def extremes(r: Annotated[torch.Tensor, Tensor(2)], i: Annotated[int, Count(0)],
+             k: Annotated[int, Count(1)]) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the k rows of r (N, d) with the largest and the k with the smallest r[:, i]
     (fig. 4's most and least activating images), each (k,), most extreme first."""
-    if not torch.is_tensor(r):
-        raise validate.ArgumentTypeError(f"r must be a tensor (N, d) of representations, got {r!r:.80}")
-    i = validate.count(i, "i", min=-2 ** 63)  # integers only; the range is checked below
-    k = validate.count(k, "k", min=-2 ** 63)
-    if r.dim() != 2 or r.numel() == 0 or not 0 <= i < r.shape[1] or not 1 <= k <= r.shape[0]:
+    if not i < r.shape[1] or not k <= r.shape[0]:
         raise ValueError(f"need r (N, d), 0 <= i < d and 1 <= k <= N; got r {tuple(r.shape)}, "
                          f"i={i!r}, k={k!r}")
     return r[:, i].topk(k).indices, (-r[:, i]).topk(k).indices
 
 
-def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+@checked
+def saliency(model: Model, x: Seeds, y: Labels) -> torch.Tensor:
     """Loss-gradient saliency ∇_x CE(f(x), y) of a classifier, with the model frozen (sec. 5.3;
     Tsipras et al., 2019): the map chapter 1 reads and g_G of :func:`reprtut.attribution.attribute`.
 
@@ -369,7 +310,6 @@ def saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     each image's gradient is its own. Returns (B, C, H, W) on x's device; the model's mode
     and parameters' requires_grad are restored.
     """
-    check_batch(model, x, y)
     with frozen(model):
         grad, _ = input_gradient(model, x, y)
     return grad

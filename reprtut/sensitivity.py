@@ -28,12 +28,12 @@ from .attacks.core import Eps
 from .declare import Count, Real, Reals, Tensor, checked
 from .evaluate import AttackFn, BatchSize, perturb
 from . import validate
-from .nn import Images, Labels, Model, frozen, num_classes
-from .representation import _check_model, representation
+from .nn import Classifier, Images, Labels, Model, frozen, num_classes
+from .representation import representation
 
 
 @checked
-def sensitivity(model: Model, x: Images, y: Labels, *, eps: Eps, attack: AttackFn = pgd,
+def sensitivity(model: Classifier, x: Images, y: Labels, *, eps: Eps, attack: AttackFn = pgd,
                 batch_size: BatchSize = 500, **kwargs) -> torch.Tensor:
     """||E(x) - E(x')||_2 / ||E(x)||_2 per image (AFD paper, section 3), x' = attack(x).
 
@@ -42,14 +42,13 @@ def sensitivity(model: Model, x: Images, y: Labels, *, eps: Eps, attack: AttackF
     float32 (N,) tensor on x's device, >= 0 (0 where x' = x). An image whose representation
     is all zeros counts as not moved (its ratio is taken over max(||E(x)||, 1e-12)).
     """
-    _check_model(model)
     x_adv = perturb(model, x, y, attack, batch_size=batch_size, eps=eps, **kwargs) if eps > 0 else x
     r, r_adv = representation(model, x), representation(model, x_adv)      # (N, d) each
     return (r - r_adv).norm(dim=1) / r.norm(dim=1).clamp_min(1e-12)
 
 
 @checked
-def sensitivity_curve(model: Model, x: Images, y: Labels,
+def sensitivity_curve(model: Classifier, x: Images, y: Labels,
                       eps_values: Annotated[Sequence[float], Reals(0)], *, attack: AttackFn = pgd,
                       **kwargs) -> dict[str, list[float]]:
     """Median and interquartile range of :func:`sensitivity` at each eps of ``eps_values``

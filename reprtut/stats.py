@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Sequence
+from typing import Annotated, Literal, Sequence
 
 import numpy as np
 from scipy import stats as _stats
 
 from . import validate
-from .declare import Count, Real, checked
+from .declare import Count, Real, Reals, checked
 
 Confidence = Annotated[float, Real()]  # in (0, 1), checked by _level with its own wording
 Proportion = Annotated[float, Real(0, 1)]
@@ -130,8 +130,12 @@ def compare_proportions(a: Proportion, b: Proportion, n: Annotated[int, Count(1)
     return Comparison(order(ci_a, ci_b), ci_a, ci_b)
 
 
-def spearman_test(x: Sequence[float], y: Sequence[float], alternative: str = "two-sided",
-                  n_resamples: int = 9999, seed: int = 0) -> tuple[float, float]:
+@checked
+def spearman_test(x: Annotated[Sequence[float], Reals(min_len=3)],
+                  y: Annotated[Sequence[float], Reals(min_len=3)],
+                  alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+                  n_resamples: Annotated[int, Count(1)] = 9999,
+                  seed: Annotated[int, Count(0)] = 0) -> tuple[float, float]:
     """(ρ, p): Spearman's rank correlation of ``x`` and ``y`` (1-D, the same length >= 3)
     and its permutation p-value (scipy.stats.permutation_test over the pairings of x and y).
 
@@ -141,15 +145,9 @@ def spearman_test(x: Sequence[float], y: Sequence[float], alternative: str = "tw
     (ρ < 0) or "greater". With n points the smallest one-sided p is 1/n! (1/6 for three
     points): three models cannot establish a correlation at the 5 % level.
     """
-    a = np.asarray(x, dtype=np.float64)
-    b = np.asarray(y, dtype=np.float64)
-    if a.ndim != 1 or a.shape != b.shape or len(a) < 3:
-        raise ValueError(f"x and y must be 1-D sequences of the same length >= 3, got shapes "
-                         f"{a.shape} and {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("x and y must be finite numbers (found NaN or inf)")
-    alternative = validate.choice(alternative, "alternative", ("two-sided", "less", "greater"))
-    n_resamples = validate.count(n_resamples, "n_resamples", min=1)
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"y must hold one number per x, got {len(b)} for {len(a)}")
     if np.ptp(a) == 0 or np.ptp(b) == 0:  # a constant: no ranking, no evidence
         return float("nan"), 1.0
     rho = lambda u: _stats.spearmanr(u, b)[0]  # noqa: E731
@@ -162,13 +160,12 @@ VERDICTS = {"agrees": "agrees with the paper", "disagrees": "does not agree with
             "inconclusive": "is inconclusive at this sample size"}
 
 
-def paper_verdict(found: str, paper: str) -> str:
+@checked
+def paper_verdict(found: Literal["higher", "lower", "tied"], paper: Literal["higher", "lower"]) -> str:
     """The verdict on a paper's claim that one value is ``paper`` ("higher" or "lower") than
     another, from the order ``found`` ("higher", "lower" or "tied", e.g. the ``order`` of
     :func:`compare_proportions` or :func:`order`): "agrees with the paper" when the intervals
     order the two as the paper does, "does not agree ..." when they order them the other way,
     "is inconclusive ..." when they overlap."""
-    found = validate.choice(found, "found", ORDERS)
-    paper = validate.choice(paper, "paper", ("higher", "lower"))
     key = "inconclusive" if found == "tied" else "agrees" if found == paper else "disagrees"
     return VERDICTS[key]

@@ -105,6 +105,18 @@ def _fixtures() -> dict[str, dict]:
         "reprtut.book.table": {"rows": [(1, "a")], "headers": ["n", "name"]},
         "reprtut.stats.mean_interval": {"values": [0.1, 0.2, 0.4]},
         "reprtut.stats.wilson": {"k": 3, "n": 10},
+        "reprtut.images.coarse_share": {"d": torch.randn(2, 3, 8, 8)},
+        "reprtut.attacks.minimal.deepfool": {"steps": 2},
+        "reprtut.attacks.minimal.cw_l2": {"steps": 2, "search_steps": 1},
+        "reprtut.attacks.minimal.ddn": {"steps": 2},
+        "reprtut.representation.invert": {"r_target": torch.randn(2, tiny_model().dim), "steps": 2},
+        "reprtut.representation.match": {"steps": 2},
+        "reprtut.representation.maximize": {"i": 0, "steps": 2},
+        "reprtut.representation.add_feature": {"i": 0, "steps": 2},
+        "reprtut.representation.top_features": {"k": 2},
+        "reprtut.representation.accentuate": {"k": 2, "steps": 2},
+        "reprtut.representation.interpolate": {"steps": 2},
+        "reprtut.representation.extremes": {"i": 1, "k": 2},
     }
 
 

@@ -265,12 +265,12 @@ def test_bad_input_raises_value_errors_that_say_what_is_wrong(net, images):
         (lambda: rep.top_features(net, images, net.dim + 1), "k"),
         (lambda: rep.top_features(net, images, 2, c=torch.zeros(3, dtype=torch.long)), "class"),
         (lambda: rep.accentuate(net, images, 2, eps=math.nan, steps=2, step_size=0.1), "eps"),
-        (lambda: rep.blend(images[:2], images[:3], [0.5]), "same shape"),
+        (lambda: rep.blend(images[:2], images[:3], [0.5]), "x2 must have the shape of x1"),
         (lambda: rep.blend(images, images, [0.5, 1.5]), "alphas"),
         (lambda: rep.interpolate(net, images, images - 1, [0.5], **kw), "x2"),
         (lambda: rep.extremes(r, net.dim, 2), "0 <= i < d"),
         (lambda: rep.pad_to(torch.rand(2, 2, 28, 28)), "(B, 1 or 3"),
-        (lambda: rep.ssim(images, images[:, :, :5, :5]), "one shape"),
+        (lambda: rep.ssim(images, images[:, :, :5, :5]), "y must have the shape of x"),
         (lambda: rep.budget("dream"), "unknown tool"),
     ]
     for call, words in cases:

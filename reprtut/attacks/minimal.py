@@ -11,33 +11,28 @@ that are never fooled come back unchanged, and so do examples that are misclassi
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
-import torch.nn as nn
 
-from .. import validate
 from . import norms
-from ..nn import frozen
-from .core import check_inputs, cross_entropy_sum, input_gradient, margin as logit_margin
+from ..declare import Count, Real, checked
+from ..nn import Images, Labels, Model, frozen
+from .core import Eps, Norm, Steps, StepSize, cross_entropy_sum, input_gradient, margin as logit_margin
 
 # One host read every CHECK_EVERY DeepFool iterations ends the loop once every example is fooled;
 # DeepFool needs a few iterations for most examples, so running all `steps` would waste most work.
 CHECK_EVERY = 5
 
 
-def _check(model, x, y, eps, norm, steps, targeted=None, random_start=None, name="attack"):
-    """Checked (eps as a float or None, steps as an int)."""
-    eps = check_inputs(x, y, eps, norm, model, allow_none_eps=True)
+def _unsupported(norm, targeted, random_start, name) -> None:
+    """Refuse what the common attack signature offers and a minimal l2 attack cannot do."""
     if norm != "l2":
         raise ValueError(f"{name} is an l2 attack; got norm={norm!r}")
-    steps = validate.count(steps, "steps", min=1)
-    validate.flag(targeted, "targeted")
-    validate.flag(random_start, "random_start")
     if targeted:
         raise ValueError(f"{name} is untargeted; targeted=True is not supported")
     if random_start:
         raise ValueError(f"{name} starts at x; random_start=True is not supported")
-    return eps, steps
 
 
 def _nothing_to_do(eps) -> bool:
@@ -57,10 +52,11 @@ def _fooled(logits: torch.Tensor, y: torch.Tensor, targeted: bool = False) -> to
 
 # --------------------------------------------------------------------------------- DeepFool
 
-def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None = None,
-             norm: str = "l2", steps: int = 50, step_size: float | None = None,
-             random_start: bool = False, targeted: bool = False, overshoot: float = 0.02,
-             candidates: int | None = None) -> torch.Tensor:
+@checked
+def deepfool(model: Model, x: Images, y: Labels, *, eps: Eps | None = None, norm: Norm = "l2",
+             steps: Steps = 50, step_size: StepSize | None = None, random_start: bool = False,
+             targeted: bool = False, overshoot: Annotated[float, Real(0)] = 0.02,
+             candidates: Annotated[int, Count(2)] | None = None) -> torch.Tensor:
     """DeepFool (Moosavi-Dezfooli et al., 2016, algorithm 2): the minimal l_2 perturbation to
     the nearest decision boundary of the model linearised at the current point.
 
@@ -73,9 +69,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float |
     highest clean logits are considered (None: all). step_size and random_start are not used
     (DeepFool's step is its own); targeted is not supported. Returns x_adv (see module doc).
     """
-    eps, steps = _check(model, x, y, eps, norm, steps, targeted, random_start, "deepfool")
-    overshoot = validate.real(overshoot, "overshoot", low=0.0)
-    candidates = validate.count(candidates, "candidates", min=2, allow_none=True)
+    _unsupported(norm, targeted, random_start, "deepfool")
     if _nothing_to_do(eps):
         return x.detach().clone()
     x = x.detach()
@@ -122,10 +116,11 @@ def _boundary_terms(model, x_adv, y, others, done):
 
 # ------------------------------------------------------------------------------------ C&W-l2
 
-def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None = None,
-          norm: str = "l2", steps: int = 100, step_size: float = 0.01, random_start: bool = False,
-          targeted: bool = False, c: float = 1e-3, search_steps: int = 5,
-          kappa: float = 0.0) -> torch.Tensor:
+@checked
+def cw_l2(model: Model, x: Images, y: Labels, *, eps: Eps | None = None, norm: Norm = "l2",
+          steps: Steps = 100, step_size: StepSize = 0.01, random_start: bool = False,
+          targeted: bool = False, c: Annotated[float, Real(0, low_open=True)] = 1e-3,
+          search_steps: Steps = 5, kappa: Annotated[float, Real(0)] = 0.0) -> torch.Tensor:
     """Carlini & Wagner's l_2 attack (2017, section V.A): minimise over w
 
         ||x'(w) - x||_2^2 + c * max(Z_y - max_{i != y} Z_i, -kappa),  x'(w) = (tanh(w) + 1) / 2
@@ -138,12 +133,7 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | No
 
     x: (B, C, H, W) in [0, 1]; y: (B,). random_start is not supported. Returns x_adv.
     """
-    validate.flag(targeted, "targeted")
-    eps, steps = _check(model, x, y, eps, norm, steps, False, random_start, "cw_l2")
-    search_steps = validate.count(search_steps, "search_steps", min=1)
-    c = validate.real(c, "c", low=0.0, low_open=True)
-    kappa = validate.real(kappa, "kappa", low=0.0)
-    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
+    _unsupported(norm, False, random_start, "cw_l2")
     if _nothing_to_do(eps):
         return x.detach().clone()
     x = x.detach()
@@ -182,9 +172,11 @@ def cw_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | No
 
 # --------------------------------------------------------------------------------------- DDN
 
-def ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None = None,
-        norm: str = "l2", steps: int = 100, step_size: float = 1.0, random_start: bool = False,
-        targeted: bool = False, init_norm: float = 1.0, gamma: float = 0.05) -> torch.Tensor:
+@checked
+def ddn(model: Model, x: Images, y: Labels, *, eps: Eps | None = None, norm: Norm = "l2",
+        steps: Steps = 100, step_size: StepSize = 1.0, random_start: bool = False,
+        targeted: bool = False, init_norm: Annotated[float, Real(0, low_open=True)] = 1.0,
+        gamma: Annotated[float, Real(0, 1, low_open=True, high_open=True)] = 0.05) -> torch.Tensor:
     """Decoupled direction and norm (Rony et al., 2019, algorithm 1).
 
     Each step moves delta along the l_2-normalised loss gradient by alpha_k (cosine-annealed
@@ -196,11 +188,7 @@ def ddn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | None
 
     x: (B, C, H, W) in [0, 1]; y: (B,). random_start is not supported. Returns x_adv.
     """
-    validate.flag(targeted, "targeted")
-    eps, steps = _check(model, x, y, eps, norm, steps, False, random_start, "ddn")
-    gamma = validate.real(gamma, "gamma", low=0.0, high=1.0, low_open=True, high_open=True)
-    init_norm = validate.real(init_norm, "init_norm", low=0.0, low_open=True)
-    step_size = validate.real(step_size, "step_size", low=0.0, low_open=True)
+    _unsupported(norm, False, random_start, "ddn")
     if _nothing_to_do(eps):
         return x.detach().clone()
     x = x.detach()
