@@ -129,6 +129,30 @@ def heatmap(table: Mapping[str, Mapping[str, float]], *, fmt: str = ".2f", vmin:
     return ax
 
 
+def embedding_scatter(z, labels: Sequence[int], kinds: Sequence[str], *, classes: Sequence[str] | None = None,
+                      title: str | None = None, legend: bool = True, ax=None):
+    """A 2-d embedding (N, 2) of representations (t-SNE, PCA) as a scatter: the colour is the
+    class (``labels``, N ints, named by ``classes``), the marker the kind of input (``kinds``,
+    N strings such as "clean" and "perturbed"). Returns the axis; ``legend=False`` leaves the
+    legend to another panel of the same figure."""
+    z = np.asarray(z, dtype=float)
+    labels = [int(v) for v in (labels.tolist() if hasattr(labels, "tolist") else labels)]
+    if z.ndim != 2 or z.shape[1] != 2 or not len(z) == len(labels) == len(kinds):
+        raise ValueError(f"z must be (N, 2) with one label and one kind per row, got z "
+                         f"{z.shape}, {len(labels)} labels, {len(kinds)} kinds")
+    names = [classes[v] if classes else str(v) for v in labels]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    sns.scatterplot(x=z[:, 0], y=z[:, 1], hue=names, hue_order=list(dict.fromkeys(
+                    classes or [str(v) for v in sorted(set(labels))])), style=list(kinds),
+                    markers=["o", "X", "s", "^"][:len(set(kinds))], palette="tab10", s=18,
+                    alpha=0.8, linewidth=0, legend=legend, ax=ax)
+    ax.set(xticks=[], yticks=[], title=title or "")
+    if legend:
+        ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
+    return ax
+
+
 def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, ax=None):
     """Training curves of a :class:`reprtut.train.History` against the epoch."""
     keys = keys or [k for k in history if k.endswith("acc")]

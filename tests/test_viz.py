@@ -57,3 +57,18 @@ def test_heatmap_annotates_every_entry():
     assert sorted(t.get_text() for t in ax.texts) == ["0.01", "0.30", "0.70", "0.80"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["FGSM", "PGD"]
     plt.close("all")
+
+
+def test_embedding_scatter_colours_classes_and_marks_kinds():
+    z = [[0, 0], [1, 0], [0, 1], [1, 1]]
+    ax = viz.embedding_scatter(z, [0, 1, 0, 1], ["clean", "clean", "perturbed", "perturbed"],
+                               classes=["zero", "one"])
+    points = ax.collections[0]
+    colours = [tuple(c) for c in points.get_facecolors()]
+    assert colours[0] == colours[2] != colours[1] == colours[3]  # one colour a class
+    shapes = [p.vertices.round(3).tobytes() for p in points.get_paths()]
+    assert shapes[0] == shapes[1] != shapes[2] == shapes[3]      # one marker a kind
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["zero", "one", "clean", "perturbed"]
+    with pytest.raises(ValueError, match="one label and one kind per row"):
+        viz.embedding_scatter(z, [0, 1, 0], ["clean"] * 4)
+    plt.close("all")
