@@ -198,3 +198,13 @@ def test_the_colab_check_catches_a_branch_or_another_version():
     extra = good + "%pip install git+https://github.com/someone/lib@dev\n"
     assert any("git branch (dev)" in p for p in _colab_install_problems(extra, "1.2.0"))
     assert _colab_install_problems("%pip install torch\n", "1.2.0") == ["no install of reprtut"]
+
+
+@pytest.mark.parametrize("md", _chapters(), ids=lambda p: p.stem)
+def test_every_glue_reference_is_well_formed(md):
+    """A glued reference is a name and an optional format, ``{glue:text}`name:.2f```: a
+    mistyped closing quote swallows the prose up to the next one, and the page's own build
+    (which skips glue warnings while it is not executed) would not see it."""
+    bad = [m.group(0)[:60] for m in re.finditer(r"\{glue(?::\w+)?\}`([^`]*)`", md.read_text())
+           if not re.fullmatch(r"[\w.-]+(:[^\s`{}]*)?", m.group(1))]
+    assert not bad, f"{md.name}: malformed glue references {bad}"
