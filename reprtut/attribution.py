@@ -38,7 +38,7 @@ from . import validate
 from .cache import ModelSpec, get
 from .data import INFO, Dataset, DatasetInfo, load, register_derived
 from .models import Classifier, Normalize, register as register_arch
-from .declare import Count, Real, Reals, Tensor, checked
+from .declare import Count, Instance, Real, Reals, Spec, Tensor, checked
 from .nn import Images, Labels, Model, frozen
 from .representation import saliency
 
@@ -49,6 +49,24 @@ Mode = Literal["roar", "kar"]
 Maps = Annotated[torch.Tensor, Tensor(4, floating=True)]          # attribution maps (B, C, H, W)
 Fraction = Annotated[float, Real(0, 1)]
 Fractions = Annotated[Sequence[float], Reals(0, 1, min_len=2, increasing=True)]
+Positive = Annotated[int, Count(1)]
+# A ModelSpec of the cache: the explained model, or the template of the retrained classifiers.
+CachedSpec = Annotated[ModelSpec, Instance(ModelSpec)]
+
+
+class _Methods(Spec):
+    """A list or tuple of attribution methods, each one of METHODS; returned as a tuple."""
+    def check(self, v, name, args, reads, specs):
+        if not isinstance(v, (list, tuple)):
+            raise validate.ArgumentTypeError(f"{name} must be a list or tuple of methods from "
+                                             f"{', '.join(map(repr, METHODS))}, got {validate._show(v)}")
+        return tuple(validate.choice(m, f"{name}[{i}]", METHODS) for i, m in enumerate(v))
+
+    def example(self):
+        return ("G",)
+
+
+Methods = Annotated[Sequence[str], _Methods()]
 
 
 @checked
@@ -197,18 +215,14 @@ def _pixel_mean(dataset: str) -> torch.Tensor:
     return load(dataset, "train").x.float().mean(0).round().to(torch.uint8)
 
 
-def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
-                     n_train: int, n_test: int, fill: Sequence[float] | float | None = None) -> str:
+@checked
+def occluded_dataset(explainer: CachedSpec, method: Method, fraction: Fraction, mode: Mode, *,
+                     n_train: Positive, n_test: Positive, fill: Sequence[float] | float | None = None) -> str:
     """Register (once) and return the name of the dataset whose images are those of the
     explainer's dataset with :func:`occlude` applied, importance from ``method`` on the
     explainer model (``explainer`` a ModelSpec; ignored for "rand"). Train and test splits
     hold the first ``n_train`` / ``n_test`` images. ``fill`` defaults to the channel means;
     ``"pixel_mean"`` is each pixel's mean over the whole training split."""
-    method = validate.choice(method, "method", METHODS)
-    fraction = validate.real(fraction, "fraction", low=0.0, high=1.0)
-    mode = validate.choice(mode, "mode", MODES)
-    n_train = validate.count(n_train, "n_train", min=1)
-    n_test = validate.count(n_test, "n_test", min=1)
     base = explainer.dataset
     info = INFO[base]
     if isinstance(fill, str):
@@ -239,8 +253,10 @@ def occluded_dataset(explainer, method: str, fraction: float, mode: str, *,
     return name
 
 
-def occluded_spec(template, explainer, method: str, fraction: float, mode: str, *,
-                  n_test: int, fill=None, retrain_seed: int = 0):
+@checked
+def occluded_spec(template: CachedSpec, explainer: CachedSpec, method: Method, fraction: Fraction,
+                  mode: Mode, *, n_test: Positive, fill=None,
+                  retrain_seed: Annotated[int, Count(0)] = 0) -> ModelSpec:
     """The ModelSpec of a fresh classifier (``template``'s architecture and training) trained
     and evaluated on :func:`occluded_dataset` images; ``retrain_seed`` tells repeated
     retrainings apart. Its history's last ``test_acc`` is the ROAR/KAR accuracy on the
@@ -285,14 +301,15 @@ def scores(fractions: Fractions, roar: dict, kar: dict) -> dict:
     return out
 
 
-def roar_kar(explainer, template, fractions: Sequence[float], methods: Sequence[str] = ("G", "GX"),
-             *, n_test: int = 2000, fill=None, retrains: int = 1, progress: bool = False) -> dict:
+@checked
+def roar_kar(explainer: CachedSpec, template: CachedSpec, fractions: Annotated[Sequence[float], Reals(0, 1)],
+             methods: Methods = ("G", "GX"), *, n_test: Positive = 2000, fill=None,
+             retrains: Positive = 1, progress: bool = False) -> dict:
     """Test accuracies of classifiers retrained on occluded images, from the model cache:
     {"roar": {method: [acc per fraction]}, "kar": {...}}, "rand" included, each accuracy the
     mean over ``retrains`` classifiers (section 3.2 averages three). The explainer is fetched
     (trained if need be) first, before any retrained classifier takes its lock: their data
     are its gradients."""
-    retrains = validate.count(retrains, "retrains", min=1)
     if any(m != "rand" for m in methods):
         get(explainer, progress=progress)
     out = {}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 import torch
 
 from . import validate
-from .declare import checked
+from .declare import Instance, checked
 
 _NAME = re.compile(r"[^\s`{}]+")  # what {glue:text}`name` can name: no spaces, backticks or braces
 
@@ -72,7 +72,8 @@ def table(rows, headers: Sequence[str]):
     return Markdown("\n".join(lines))
 
 
-def claim(checks: dict, name: str, holds, detail="") -> bool:
+@checked
+def claim(checks: Annotated[dict, Instance(dict)], name: str, holds, detail="") -> bool:
     """Check a claim that a page's prose makes, in the way the active profile calls for.
 
     In the quick profile (the one whose seeds the page's wording was checked at) a claim that
@@ -83,10 +84,6 @@ def claim(checks: dict, name: str, holds, detail="") -> bool:
     """
     from .profiles import name as profile_name
 
-    if not isinstance(checks, dict):
-        raise TypeError(f"checks must be a dict, got {type(checks).__name__}")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
     holds = bool(holds)
     if not holds and profile_name() == "quick":
         raise AssertionError(f"{name}: {detail}")

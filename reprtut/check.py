@@ -17,8 +17,14 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Annotated, Callable, Sequence
 
 import torch
+
+from .attacks.core import Eps
+from .bench.common import PEAK_TFLOPS
+from .declare import Choice, Count, Function, Real, Reals, Tensor, checked
+from .nn import Images, Labels, Model
 
 __all__ = ["Verdict", "targeted_attack", "equal_auc", "celeba_lambda", "top_coordinates",
            "gx_unit_box", "sensitivity", "centred_variance_ratio", "pgd_budget"]
@@ -67,8 +73,16 @@ def _tensor(value, name: str) -> torch.Tensor:
     return value.detach()
 
 
+# The declarations (reprtut.declare) cover what the page passes in (its models, images, the
+# exercise's constants): a bad one is refused with an error naming it. The student's answer
+# itself (x_adv, the curves, indices, an attribution, VR_k, K) stays undeclared on purpose: an
+# answer of the wrong kind is a failed verdict with a hint, never an error.
+Class = Annotated[int, Count(0)]
+
+
+@checked
 @_check
-def targeted_attack(model, x, x_adv, target: int, *, eps: float) -> None:
+def targeted_attack(model: Model, x: Images, x_adv, target: Class, *, eps: Eps) -> None:
     """Chapter 1: ``x_adv`` is a targeted ℓ∞ attack on ``model`` towards class ``target``:
     images in [0, 1], within ``eps`` of ``x`` in ℓ∞, and closer to the target on average (the
     margin logit_target - max other logit grows)."""
@@ -93,8 +107,10 @@ def targeted_attack(model, x, x_adv, target: int, *, eps: float) -> None:
              "the target label (targeted=True) instead of raising it")
 
 
+@checked
 @_check
-def equal_auc(a, b, eps=(0.0, 0.1, 0.3, 0.5), at: float = 0.3) -> None:
+def equal_auc(a, b, eps: Annotated[Sequence[float], Reals(0, min_len=2, increasing=True)] = (0.0, 0.1, 0.3, 0.5),
+              at: Annotated[float, Real(0)] = 0.3) -> None:
     """Chapter 2: two accuracy curves over ``eps`` with the same normalized AUC that differ
     clearly (by 0.1 or more) at ε = ``at``."""
     from .evaluate import normalized_auc
@@ -126,8 +142,9 @@ def celeba_lambda(value) -> None:
              "and summed over every pixel of every channel")
 
 
+@checked
 @_check
-def top_coordinates(model, c: int, indices) -> None:
+def top_coordinates(model: Model, c: Class, indices) -> None:
     """Chapter 4: ``indices`` are the coordinates i of R with the largest weights W_ic of the
     linear head for class ``c`` (as many as given)."""
     indices = _tensor(torch.as_tensor(indices), "indices").flatten().tolist()
@@ -139,8 +156,9 @@ def top_coordinates(model, c: int, indices) -> None:
              "weights of class c are one row of W (its largest entries, signed)")
 
 
+@checked
 @_check
-def gx_unit_box(model, x, y, attribution) -> None:
+def gx_unit_box(model: Model, x: Images, y: Labels, attribution) -> None:
     """Chapter 5: ``attribution`` is x ⊙ ∇ₓJ with the image x in [0, 1] (not the paper's
     [-1, 1]) for the cross-entropy J of ``model``."""
     from .attribution import attribute
@@ -156,9 +174,10 @@ def gx_unit_box(model, x, y, attribution) -> None:
              "not x ⊙ ∇ₓJ: multiply the loss gradient g_G by the image itself, pixel by pixel")
 
 
+@checked
 @_check
-def sensitivity(fn) -> None:
-    """Chapter 6: ``fn(E, x, x_adv)`` returns S_e = ‖E(x) − E(x′)‖₂ / ‖E(x)‖₂ per image (N,)
+def sensitivity(S_e: Annotated[Callable, Function("a function S_e(E, x, x_adv) returning one value per image")]) -> None:
+    """Chapter 6: ``S_e(E, x, x_adv)`` returns S_e = ‖E(x) − E(x′)‖₂ / ‖E(x)‖₂ per image (N,)
     for a representation E; tried on a small random network."""
     g = torch.Generator().manual_seed(0)
     E = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 6), torch.nn.ReLU())
@@ -170,7 +189,7 @@ def sensitivity(fn) -> None:
     with torch.no_grad():
         r, r_adv = E(x), E(x_adv)
         expected = (r - r_adv).norm(dim=1) / r.norm(dim=1)
-        got = fn(E, x, x_adv)
+        got = S_e(E, x, x_adv)
     got = _tensor(torch.as_tensor(got), "the result").float()
     _require(got.shape == expected.shape, f"one value per image: shape {tuple(expected.shape)}, got {tuple(got.shape)}")
     _require(bool(torch.allclose(got, expected, rtol=1e-4, atol=1e-6)),
@@ -178,8 +197,9 @@ def sensitivity(fn) -> None:
              "squared), divided by the norm of the clean one, per image")
 
 
+@checked
 @_check
-def centred_variance_ratio(A, vr) -> None:
+def centred_variance_ratio(A: Annotated[torch.Tensor, Tensor(2, floating=True)], vr) -> None:
     """Chapter 7: ``vr`` is VR_k of the activations ``A`` (n, m) after subtracting their mean
     activation, k = 1, 2, … (at least the first value)."""
     from .low_rank_analysis import variance_ratio
@@ -195,12 +215,15 @@ def centred_variance_ratio(A, vr) -> None:
              "values of the centred activations")
 
 
+@checked
 @_check
-def pgd_budget(k, c_f: float, gpu: str = "H100", share: float = 0.5, seconds: float = 10.0) -> None:
+def pgd_budget(k, c_f: Annotated[float, Real(0, low_open=True)],
+               gpu: Annotated[str, Choice(*PEAK_TFLOPS)] = "H100",
+               share: Annotated[float, Real(0, 1, low_open=True)] = 0.5,
+               seconds: Annotated[float, Real(0, low_open=True)] = 10.0) -> None:
     """The performance appendix: the largest number K of PGD steps such that one CIFAR-10
     epoch costs at most ``seconds`` on ``share`` of the GPU's dense bf16 peak, with a step's
     cost (3 + 3K)·C_f per image (C_f = ``c_f`` FLOP)."""
-    from .bench.common import PEAK_TFLOPS
     from .bench.training import EPOCH_IMAGES
 
     _require(float(k) == int(k) and int(k) >= 0, "K is a whole number of steps")

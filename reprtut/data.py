@@ -22,12 +22,13 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
 
 from . import validate
+from .declare import Choice, Count, Instance, checked
 from .device import default_device, to_device_layout
 
 DATA_ENV = "REPRTUT_DATA"
@@ -105,7 +106,32 @@ def home() -> Path:
 DERIVED: dict[str, Callable[[str, bool], Dataset]] = {}
 
 
-def register_derived(info: DatasetInfo):
+class _DatasetName(Choice):
+    """A dataset's name: a key of :data:`INFO` as it is when the call is made (derived
+    datasets register themselves there), compared exactly."""
+    fold_case = False
+
+    def __init__(self):
+        pass
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return tuple(INFO)
+
+    def check(self, v, name, args, reads, specs):
+        if isinstance(v, str) and v in INFO:
+            return v
+        if isinstance(v, str):
+            raise ValueError(f"unknown dataset {v!r}; {name} must be one of {', '.join(INFO)}")
+        raise validate.ArgumentTypeError(f"{name} must be a dataset name, one of "
+                                         f"{', '.join(INFO)}; got {validate._show(v)}")
+
+
+DatasetName = Annotated[str, _DatasetName()]
+
+
+@checked
+def register_derived(info: Annotated[DatasetInfo, Instance(DatasetInfo)]):
     """Decorator: make ``builder(split, download) -> Dataset`` loadable as ``load(info.name)``.
 
     The builder loads its sources with :func:`load` (passing ``download`` on) and returns
@@ -118,7 +144,9 @@ def register_derived(info: DatasetInfo):
     return wrap
 
 
-def load(name: str, split: str = "train", *, n: int | None = None, download: bool = True) -> Dataset:
+@checked
+def load(name: DatasetName, split: Literal["train", "test"] = "train", *,
+         n: Annotated[int, Count(0)] | None = None, download: bool = True) -> Dataset:
     """Load a dataset split as uint8 tensors; ``n`` keeps the first ``n`` examples.
 
     ``name`` is one of ``mnist``, ``fashion_mnist``, ``cifar10``, ``svhn``, ``celeba`` or a
@@ -127,19 +155,14 @@ def load(name: str, split: str = "train", *, n: int | None = None, download: boo
     unknown names and ``FileNotFoundError`` (saying what to set) when the data is neither
     local nor downloadable.
     """
-    if not isinstance(name, str) or name not in INFO:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(INFO)}")
-    if not isinstance(split, str) or split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    n = validate.count(n, "n", min=0, allow_none=True)
-    download = validate.flag(download, "download")
     mirror = os.environ.get(DATA_ENV) or None
     if name in DERIVED:
         return _load_derived(name, split, mirror, download).subset(n)
     return _load(name, split, mirror, download).subset(n)
 
 
-def available(name: str, *, download: bool = False) -> bool:
+@checked
+def available(name: DatasetName, *, download: bool = False) -> bool:
     """Whether :func:`load` can serve both splits of ``name`` (downloading only if asked).
 
     A failed download (no network, a mirror's quota exceeded) counts as not available.

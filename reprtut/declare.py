@@ -316,7 +316,7 @@ def _plan(fn) -> tuple[inspect.Signature, dict]:
     return inspect.signature(fn), {n: specs[n] for n in order}
 
 
-def check_call(fn, *args, reads: bool = True, **kwargs) -> dict:
+def check_call(fn, /, *args, reads: bool = True, **kwargs) -> dict:
     """The arguments of the call ``fn(*args, **kwargs)`` checked against ``fn``'s declarations
     (converted, defaults filled in), by name; ``reads=False`` skips the range checks that read
     from the device. For a value a function takes apart before checking (a pair (x, y))."""

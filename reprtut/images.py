@@ -39,15 +39,15 @@ def _shape(shape) -> tuple[int, int, int]:
     return tuple(validate.count(s, f"shape[{j}]", min=1) for j, s in enumerate(shape))
 
 
-def pad_to(x: torch.Tensor, shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
+@checked
+def pad_to(x: Annotated[torch.Tensor, Images()], shape: Sequence[int] = (3, 32, 32)) -> torch.Tensor:
     """Out-of-distribution targets: images (B, c, h, w) centred on a black (C, H, W) canvas.
 
     Grey images (c = 1) are repeated over the C channels, e.g. MNIST digits (B, 1, 28, 28)
     -> (B, 3, 32, 32) for a CIFAR-10 model.
     """
     c, h, w = _shape(shape)
-    validate.images(x, "x")
-    if x.dim() != 4 or x.shape[1] not in (1, c) or x.shape[2] > h or x.shape[3] > w:
+    if x.shape[1] not in (1, c) or x.shape[2] > h or x.shape[3] > w:
         raise ValueError(f"x must be (B, 1 or {c}, <= {h}, <= {w}), got {tuple(x.shape)}")
     top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
     x = F.pad(x, (left, w - x.shape[3] - left, top, h - x.shape[2] - top))

@@ -111,6 +111,7 @@ def pca_accuracies(A_train: Matrix,
             for d in dims}
 
 
+@checked
 def tail_parameters(model: nn.Module, layer: str) -> int:
     """Parameters of f_l^+, the part of the network after ``layer`` (for the compression of
     table 2(b)): those of the modules registered after it, by position in ``named_modules``."""

@@ -19,8 +19,7 @@ import torch
 from .attacks import pgd
 from .declare import Count, Images, Instance, Real, checked
 from .methods.vaegan import VAEGAN
-from . import validate
-from .nn import Images as ModelImages, Labels, Model, check_batch, frozen
+from .nn import Images as ModelImages, Labels, Model, frozen
 
 VAE = Annotated[VAEGAN, Instance(VAEGAN)]
 BatchSize = Annotated[int, Count(1)]
@@ -70,23 +69,21 @@ def adversarial_distances(model: Model, vae: VAE, x: ModelImages, y: Labels, *,
     return distance(vae, x_adv[fooled]), x_adv
 
 
-def fooled_perturbations(model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                         y: torch.Tensor) -> torch.Tensor:
+@checked
+def fooled_perturbations(model: Model, x: ModelImages,
+                         x_adv: Annotated[torch.Tensor, Images(model="model", of="x")],
+                         y: Labels) -> torch.Tensor:
     """||x_adv - x||_2 of the attacks that changed the prediction, in the order of
     :func:`adversarial_distances`' d_π: x, x_adv (B, C, H, W) in [0, 1], y (B,) -> (M,).
     d_π grows with the perturbation's length, so models are compared at the ||δ|| their
     attacks actually used (d_π / ||δ||)."""
-    validate.images(x, "x")
-    validate.images(x_adv, "x_adv")
-    if x_adv.shape != x.shape:
-        raise ValueError(f"x_adv must have x's shape {tuple(x.shape)}, got {tuple(x_adv.shape)}")
-    check_batch(model, x, y)
     with torch.no_grad(), frozen(model):
         fooled = model(x_adv).argmax(1) != y
     return (x_adv - x)[fooled].flatten(1).norm(dim=1)
 
 
-def edge_ratio(vae: VAEGAN, x: torch.Tensor) -> float:
+@checked
+def edge_ratio(vae: VAE, x: Annotated[torch.Tensor, Images()]) -> float:
     """How sharp the projections are: the mean absolute difference between neighbouring
     pixels of π(x) over that of x, x (B, C, H, W) in [0, 1] -> a float >= 0 (1: as sharp
     as the images; well below 1: blurred)."""

@@ -11,14 +11,22 @@ failed check does not prove masking; a passed list does not prove robustness.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 
 from . import validate
-from .attacks import autoattack, check_budget, check_inputs, fgsm, margin_loss_sum, pgd, square
-from .evaluate import accuracy, perturb, predict, robust_accuracy
-from .nn import check_batch
+from .attacks import autoattack, fgsm, margin_loss_sum, pgd, square
+from .attacks.core import Eps, Norm, Steps
+from .declare import Count, Real, checked
+from .evaluate import AttackFn, accuracy, perturb, predict, robust_accuracy
+from .nn import Images, Labels, Model, check_batch
+
+# What the checks' own parameters accept (see reprtut.declare): a tolerance, a share of
+# accuracy in [0, 1], and counts of restarts, queries and the like, >= 1.
+Tol = Annotated[float, Real(0, 1)]
+AtLeastOne = Annotated[int, Count(1)]
 
 
 class SaturatedLogits(nn.Module):
@@ -53,19 +61,11 @@ class Check:
         return f"[{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
 
 
-def _check(model, x, y, eps, norm, steps, tol) -> None:
-    """Raise ``ValueError``/``TypeError`` naming a bad argument of a check, before any attack runs."""
-    check_inputs(x, y, eps, norm, model)
-    check_budget(steps, None)
-    validate.real(tol, "tol", low=0.0, high=1.0)
-
-
-def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack, *,
-                        restarts: int = 1, **kwargs) -> float:
+@checked
+def worst_case_accuracy(model: Model, x: Images, y: Labels, attack: AttackFn, *,
+                        restarts: AtLeastOne = 1, **kwargs) -> float:
     """Accuracy when an example counts as robust only if ``restarts`` runs of ``attack`` (with
     fresh random starts) all fail on it. x (N, C, H, W) in [0, 1]; y (N,)."""
-    check_batch(model, x, y)
-    restarts = validate.count(restarts, "restarts", min=1)
     correct = torch.ones(len(y), dtype=torch.bool, device=y.device)
     for _ in range(restarts):
         x_adv = perturb(model, x, y, attack, **kwargs)
@@ -73,11 +73,11 @@ def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, atta
     return correct.float().mean().item()
 
 
-def iterative_beats_single_step(model, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
-                                tol: float = 0.02) -> Check:
+@checked
+def iterative_beats_single_step(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+                                steps: Steps = 20, tol: Tol = 0.02) -> Check:
     """PGD-``steps`` must be at least as strong as FGSM at the same eps (AFD paper, ii): a
     multi-step attack that does worse than one step is following useless gradients."""
-    _check(model, x, y, eps, norm, steps, tol)
     a_fgsm = robust_accuracy(model, x, y, fgsm, eps=eps, norm=norm)
     a_pgd = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     return Check("iterative >= single-step", a_pgd <= a_fgsm + tol,
@@ -85,25 +85,24 @@ def iterative_beats_single_step(model, x, y, *, eps: float, norm: str = "linf", 
                  {"pgd": a_pgd, "fgsm": a_fgsm})
 
 
-def accuracy_vanishes(model, x, y, *, eps: float, norm: str = "linf", steps: int = 50,
-                      tol: float = 0.05) -> Check:
+@checked
+def accuracy_vanishes(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+                      steps: Steps = 50, tol: Tol = 0.05) -> Check:
     """With an eps large enough to erase the image (e.g. l_inf 0.5) an attack that works must
     drive accuracy to about 0 (AFD paper, i); a plateau above ``tol`` means the attack, not
     the model, gave up."""
-    _check(model, x, y, eps, norm, steps, tol)
     a = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     return Check("accuracy -> 0 as eps grows", a <= tol,
                  f"PGD-{steps} at eps={eps:.3g}: {a:.1%} (threshold {tol:.0%})", {"accuracy": a})
 
 
-def black_box_weaker(model, surrogate, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
-                     tol: float = 0.02) -> Check:
+@checked
+def black_box_weaker(model: Model, surrogate: Model, x: Images, y: Labels, *, eps: Eps,
+                     norm: Norm = "linf", steps: Steps = 20, tol: Tol = 0.02) -> Check:
     """PGD computed on a ``surrogate`` model and transferred must not beat PGD computed on the
     model itself (AFD paper, iii; Sanyal et al., section 4): if it does, the model's own
     gradients point the attack the wrong way."""
-    validate.module(surrogate, "surrogate")
-    _check(model, x, y, eps, norm, steps, tol)
-    check_batch(surrogate, x, y)
+    check_batch(surrogate, x, y)  # the surrogate's channels and classes fit the batch too
     white = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     x_bb = perturb(surrogate, x, y, pgd, eps=eps, norm=norm, steps=steps)
     black = accuracy(model, x_bb, y)
@@ -112,14 +111,13 @@ def black_box_weaker(model, surrogate, x, y, *, eps: float, norm: str = "linf", 
                  {"black_box": black, "white_box": white})
 
 
-def more_effort_saturates(model, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
-                          factor: int = 5, restarts: int = 3, tol: float = 0.03) -> Check:
+@checked
+def more_effort_saturates(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+                          steps: Steps = 20, factor: AtLeastOne = 5, restarts: AtLeastOne = 3,
+                          tol: Tol = 0.03) -> Check:
     """``factor`` times more steps and ``restarts`` random restarts must not lower the accuracy
     by more than ``tol``: when they do, the base evaluation had not converged and the
     reported robustness is an artefact of the budget."""
-    _check(model, x, y, eps, norm, steps, tol)
-    factor = validate.count(factor, "factor", min=1)
-    restarts = validate.count(restarts, "restarts", min=1)
     base = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     more = worst_case_accuracy(model, x, y, pgd, restarts=restarts, eps=eps, norm=norm,
                                steps=steps * factor)
@@ -128,12 +126,11 @@ def more_effort_saturates(model, x, y, *, eps: float, norm: str = "linf", steps:
                  {"base": base, "more": more})
 
 
-def gradient_free_not_stronger(model, x, y, *, eps: float, norm: str = "linf", steps: int = 20,
-                               queries: int = 1000, tol: float = 0.02) -> Check:
+@checked
+def gradient_free_not_stronger(model: Model, x: Images, y: Labels, *, eps: Eps, norm: Norm = "linf",
+                               steps: Steps = 20, queries: AtLeastOne = 1000, tol: Tol = 0.02) -> Check:
     """The Square attack, which never uses gradients, must not beat PGD (Athalye et al., 2018;
     the AFD paper's Boundary-attack test): if it does, the gradients are masked."""
-    _check(model, x, y, eps, norm, steps, tol)
-    queries = validate.count(queries, "queries", min=1)
     a_pgd = robust_accuracy(model, x, y, pgd, eps=eps, norm=norm, steps=steps)
     a_sq = robust_accuracy(model, x, y, square, eps=eps, norm=norm, steps=queries)
     return Check("gradient-free weaker than gradient", a_sq >= a_pgd - tol,
@@ -141,9 +138,12 @@ def gradient_free_not_stronger(model, x, y, *, eps: float, norm: str = "linf", s
                  {"square": a_sq, "pgd": a_pgd})
 
 
-def softmax_saturation(model, x, y, *, eps: float, steps: int, norm: str = "linf",
-                       n: int | None = None, autoattack_n: int = 0, square_n: int = 0,
-                       queries: int = 1000, tol: float = 0.05) -> Check:
+@checked
+def softmax_saturation(model: Model, x: Images, y: Labels, *, eps: Eps, steps: Steps,
+                       norm: Norm = "linf", n: AtLeastOne | None = None,
+                       autoattack_n: Annotated[int, Count(0)] = 0,
+                       square_n: Annotated[int, Count(0)] = 0, queries: AtLeastOne = 1000,
+                       tol: Tol = 0.05) -> Check:
     """PGD on the cross-entropy must not be much weaker than PGD on the logit margin.
 
     A model with large logits saturates its softmax: the cross-entropy's gradient, softmax
@@ -159,12 +159,10 @@ def softmax_saturation(model, x, y, *, eps: float, steps: int, norm: str = "linf
     attacks run in that order. Passes when PGD on the cross-entropy leaves at most ``tol``
     more accuracy than PGD on the margin.
     """
-    _check(model, x, y, eps, norm, steps, tol)
-    eps = validate.real(eps, "eps", low=0.0)
+    # at most len(x) images each (a bound that is no parameter, so checked here)
     n = validate.count(n, "n", min=1, max=len(x), allow_none=True) or len(x)
     autoattack_n = validate.count(autoattack_n, "autoattack_n", min=0, max=len(x))
     square_n = validate.count(square_n, "square_n", min=0, max=len(x))
-    queries = validate.count(queries, "queries", min=1)
     z = predict(model, x).topk(2, 1).values                                  # (N, 2)
     values = {"logit margin": (z[:, 0] - z[:, 1]).median().item()}
     xs, ys = x[:n], y[:n]
@@ -183,15 +181,12 @@ def softmax_saturation(model, x, y, *, eps: float, steps: int, norm: str = "linf
                  f"eps={eps:.3g}; median logit margin {values['logit margin']:.1f}", values)
 
 
-def checklist(model, x, y, *, eps: float, large_eps: float, surrogate: nn.Module | None = None,
-              norm: str = "linf", steps: int = 20, queries: int = 1000) -> list[Check]:
+@checked
+def checklist(model: Model, x: Images, y: Labels, *, eps: Eps, large_eps: Eps,
+              surrogate: Model | None = None, norm: Norm = "linf", steps: Steps = 20,
+              queries: AtLeastOne = 1000) -> list[Check]:
     """All the checks above at ``eps`` (and ``large_eps`` for the vanishing-accuracy check);
     the black-box check runs when a ``surrogate`` is given. Returns a list of :class:`Check`."""
-    _check(model, x, y, eps, norm, steps, 0.0)
-    large_eps = validate.real(large_eps, "large_eps", low=0.0)
-    queries = validate.count(queries, "queries", min=1)
-    if surrogate is not None:
-        validate.module(surrogate, "surrogate")
     checks = [iterative_beats_single_step(model, x, y, eps=eps, norm=norm, steps=steps),
               accuracy_vanishes(model, x, y, eps=large_eps, norm=norm, steps=2 * steps),
               more_effort_saturates(model, x, y, eps=eps, norm=norm, steps=steps),

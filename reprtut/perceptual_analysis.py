@@ -9,12 +9,12 @@ cache; the transfer specs come from :func:`reprtut.recipes.transfer_spec`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Callable
 
 import torch
 
 from .cache import get
-from .declare import Count, Images, Instance, Model, checked
+from .declare import Count, Function, Images, Instance, Model, checked
 from .evaluate import predict
 from .methods.perceptual import PerceptualNet
 from .nn import Model as Classifier, frozen, input_channels, num_classes
@@ -82,7 +82,11 @@ def perception_agreement(model: Perceptual, judge: Classifier,
     return predict(judge, perceive(model, x_adv)).argmax(1) == predict(model, x_adv).argmax(1)
 
 
-def transfer_matrix(sources: dict, targets: dict, make) -> torch.Tensor:
+@checked
+def transfer_matrix(sources: Annotated[dict, Instance(dict)], targets: Annotated[dict, Instance(dict)],
+                    make: Annotated[Callable, Function("a function make(source_spec, target_dataset) "
+                                                       "-> ModelSpec such as recipes.transfer")],
+                    ) -> torch.Tensor:
     """Test accuracy of C_T on the frozen F of every source for every target (figures 6-7).
 
     sources: row name -> source ModelSpec; targets: column name -> target dataset;

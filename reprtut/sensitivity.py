@@ -20,7 +20,6 @@ from typing import Annotated, Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .attacks import pgd
@@ -90,7 +89,8 @@ def gradient_landscape(model: Model, x: Images, y: Labels, batch_size: BatchSize
     return (sums / counts[:, None]).log().float()
 
 
-def participation_ratio(r: torch.Tensor) -> float:
+@checked
+def participation_ratio(r: Annotated[torch.Tensor, Tensor(2, floating=True, min_len=2)]) -> float:
     """The participation ratio of the covariance spectrum of r (N, d), N >= 2:
 
         PR = (sum_i lambda_i)^2 / sum_i lambda_i^2,   lambda_i the eigenvalues of cov(r)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats as _stats
 
 from . import validate
-from .declare import Count, Real, Reals, checked
+from .declare import Count, Real, Reals, Spec, checked
 
 Confidence = Annotated[float, Real()]  # in (0, 1), checked by _level with its own wording
 Proportion = Annotated[float, Real(0, 1)]
@@ -71,7 +71,44 @@ def mean_interval(values: Sequence[float], confidence: Confidence = 0.95) -> tup
     return m, m - half, m + half
 
 
-def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+def _interval(v, name: str, number: bool = True) -> tuple[float, float]:
+    """An interval (low, high) with low <= high, or (with ``number``) a number as the
+    interval (v, v)."""
+    what = "an interval (low, high) or a number" if number else "an interval (low, high)"
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be {what}, got {v!r:.80}")
+        lo, hi = (validate.real(e, f"{name}[{i}]", allow_inf=True) for i, e in enumerate(v))
+        if lo > hi:
+            raise ValueError(f"{name} must be an interval (low, high) with low <= high, got {v!r:.80}")
+        return lo, hi
+    if not number:
+        raise validate.ArgumentTypeError(f"{name} must be {what} of two numbers, got {validate._show(v)}")
+    v = validate.real(v, name, allow_inf=True)
+    return v, v
+
+
+class _Interval(Spec):
+    """An interval (low, high): a tuple or list of two real numbers (infinite ends allowed),
+    low <= high; with ``number`` also a number, as the interval (v, v). Returned as a tuple
+    of two floats."""
+    def __init__(self, number: bool = False):
+        self.number = number
+
+    def check(self, v, name, args, reads, specs):
+        return _interval(v, name, self.number)
+
+    def example(self):
+        return (0.25, 0.5)
+
+
+# An interval (low, high), and an interval or a number (the interval (v, v)).
+Interval = Annotated[tuple[float, float], _Interval()]
+IntervalOrNumber = Annotated[tuple[float, float] | float, _Interval(number=True)]
+
+
+@checked
+def overlap(a: Interval, b: Interval) -> bool:
     """Whether two intervals (low, high) overlap: then the data do not order the two values."""
     return a[0] <= b[1] and b[0] <= a[1]
 
@@ -79,24 +116,11 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 ORDERS = ("higher", "lower", "tied")
 
 
-def _interval(v, name: str) -> tuple[float, float]:
-    """An interval (low, high) with low <= high, or a number as the interval (v, v)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an interval (low, high) or a number, got {v!r:.80}")
-        lo, hi = (validate.real(e, f"{name}[{i}]", allow_inf=True) for i, e in enumerate(v))
-        if lo > hi:
-            raise ValueError(f"{name} must be an interval (low, high) with low <= high, got {v!r:.80}")
-        return lo, hi
-    v = validate.real(v, name, allow_inf=True)
-    return v, v
-
-
-def order(a, b) -> str:
+@checked
+def order(a: IntervalOrNumber, b: IntervalOrNumber) -> str:
     """How an interval ``a`` = (low, high) lies against ``b`` (an interval, or a number such
     as 0 for an interval of a difference): "higher" when all of ``a`` lies above ``b``,
     "lower" when all of it lies below, "tied" when they :func:`overlap` (touching counts)."""
-    a, b = _interval(a, "a"), _interval(b, "b")
     if overlap(a, b):
         return "tied"
     return "higher" if a[0] > b[1] else "lower"

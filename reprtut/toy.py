@@ -63,6 +63,7 @@ def sample(n_per_class: Positive = 3000, seed: Seed = 0) -> tuple[torch.Tensor, 
     return x.float(), y
 
 
+@checked
 def high_variance_direction() -> torch.Tensor:
     """The unit leading eigenvector v of Σ, (2,) (about (1, -0.01): the clouds' long axis)."""
     vals, vecs = torch.linalg.eigh(torch.tensor(COV, dtype=torch.float64))

@@ -14,14 +14,15 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 import torch.nn as nn
 
 from . import validate
+from .declare import Count, Function, Instance, Spec, checked
 from .data import TensorLoader
-from .device import autocast, default_device, grad_scaler
+from .device import autocast, grad_scaler
 from .methods.base import Objective
 from .progress import EpochProgress
 
@@ -84,6 +85,31 @@ class History(dict):
         return plot_history(self, keys, ax=ax)
 
 
+class Of(Instance):
+    """An instance of ``cls``; the message says what it is and where one comes from."""
+    def __init__(self, cls, what: str):
+        super().__init__(cls)
+        self.what = what
+
+    def check(self, v, name, args, reads, specs):
+        if not isinstance(v, self.types):
+            raise validate.ArgumentTypeError(f"{name} must be {self.what}, got {validate._show(v)}")
+        return v
+
+
+class File(Spec):
+    """A file path: a non-empty ``str`` or an ``os.PathLike`` (a :class:`pathlib.Path`),
+    passed on as given."""
+    def check(self, v, name, args, reads, specs):
+        if isinstance(v, os.PathLike) or (isinstance(v, str) and v):
+            return v
+        raise validate.ArgumentTypeError(f"{name} must be a file path (a non-empty str or a "
+                                         f"pathlib.Path), got {validate._show(v)}")
+
+
+FilePath = Annotated[str | os.PathLike, File()]
+
+
 def make_optimizer(params, cfg: TrainConfig, **overrides) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum or Adam(W), as ``cfg`` says; ``overrides`` replace its fields."""
     lr = overrides.get("lr", cfg.lr)
@@ -114,7 +140,8 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
     return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
 
 
-def save_atomic(obj, path: str | os.PathLike) -> None:
+@checked
+def save_atomic(obj, path: FilePath) -> None:
     """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +153,8 @@ def save_atomic(obj, path: str | os.PathLike) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+@checked
+def load_checkpoint(path: FilePath, map_location=None) -> dict:
     """torch.load with ``weights_only=True``: tensors and plain containers only, no code."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -162,10 +190,15 @@ def _check_weights(objective: nn.Module, epoch: int, cfg: TrainConfig) -> None:
                        f"lower lr or set grad_clip. Nothing was saved for this epoch.")
 
 
-def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
+@checked
+def fit(objective: Annotated[Objective, Of(Objective, "a reprtut.methods.Objective (e.g. "
+                                               "methods.build('standard', model))")],
+        loader: Annotated[TensorLoader, Of(TensorLoader, "a reprtut.data.TensorLoader")],
+        cfg: Annotated[TrainConfig, Of(TrainConfig, "a reprtut.train.TrainConfig")], *,
         eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
-        checkpoint: str | os.PathLike | None = None, progress: bool = True,
-        on_step: Callable[[int, int], None] | None = None, log_every: int = 50) -> History:
+        checkpoint: FilePath | None = None, progress: bool = True,
+        on_step: Annotated[Callable[[int, int], None], Function("a function on_step(epoch, step)")] | None = None,
+        log_every: Annotated[int, Count(1)] = 50) -> History:
     """Train ``objective`` for ``cfg.epochs`` epochs over ``loader``; return the history.
 
     eval_data: optional (x, y) on the loader's device, x in [0, 1]; after every epoch the
@@ -183,15 +216,6 @@ def fit(objective: Objective, loader: TensorLoader, cfg: TrainConfig, *,
     (checked per epoch, before the checkpoint is written) stop being finite: a diverged run
     is never checkpointed or returned as if it had trained.
     """
-    if not isinstance(objective, Objective):
-        raise validate.ArgumentTypeError(f"objective must be a reprtut.methods.Objective (e.g. "
-                                         f"methods.build('standard', model)), got {type(objective).__name__}")
-    if not isinstance(loader, TensorLoader):
-        raise validate.ArgumentTypeError(f"loader must be a reprtut.data.TensorLoader, got "
-                                         f"{type(loader).__name__}")
-    if not isinstance(cfg, TrainConfig):
-        raise validate.ArgumentTypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
-    log_every = validate.count(log_every, "log_every", min=1)
     if len(loader) == 0:
         raise ValueError(f"an epoch would have zero steps: the loader holds {len(loader.y)} "
                          f"examples, fewer than batch_size={loader.batch_size}, and drops the last "

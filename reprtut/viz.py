@@ -8,7 +8,7 @@ import io
 import itertools
 import json
 import uuid
-from typing import Callable, Mapping, Sequence
+from typing import Annotated, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +16,14 @@ import seaborn as sns
 import torch
 
 from . import stats
+from .declare import Count, Function, Instance, Real, checked
+
+# The declarations (reprtut.declare) check the figure's options: counts, sizes, the interval's
+# confidence, flags. What is drawn (images, curves, tables: tensors, numpy arrays, lists, dicts
+# or pandas objects) and the text of titles and labels (any string, "" included) are passed to
+# matplotlib as they are, undeclared: ``Caption`` carries no Spec.
+Caption = Annotated[str, "any text, passed to matplotlib as is"]
+Size = Annotated[float, Real(0, low_open=True)]
 
 # One look for every figure of the book, set once here: seaborn's ticks style (no grid over
 # images), a palette that colour-blind readers can tell apart, and an opaque white background
@@ -30,8 +38,10 @@ def to_numpy_image(x: torch.Tensor) -> np.ndarray:
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
 
 
-def show_images(x: torch.Tensor, titles: Sequence[str] | None = None, *, ncols: int = 8,
-                size: float = 1.4, suptitle: str | None = None, cmap: str = "gray"):
+@checked
+def show_images(x: Annotated[torch.Tensor, "images, (N, C, H, W)"], titles: Sequence[str] | None = None, *,
+                ncols: Annotated[int, Count(1)] = 8, size: Size = 1.4, suptitle: Caption | None = None,
+                cmap: Caption = "gray"):
     """Images x (N, C, H, W) in [0, 1] in a grid, with an optional title under each."""
     n = len(x)
     ncols = min(ncols, n)
@@ -49,8 +59,10 @@ def show_images(x: torch.Tensor, titles: Sequence[str] | None = None, *, ncols: 
     return fig
 
 
-def image_rows(rows: Mapping[str, torch.Tensor], titles: Mapping[str, Sequence[str]] | None = None,
-               *, size: float = 1.4, cmap: str = "gray", signed: Sequence[str] = ()):
+@checked
+def image_rows(rows: Annotated[Mapping[str, torch.Tensor], Instance(Mapping)],
+               titles: Mapping[str, Sequence[str]] | None = None, *, size: Size = 1.4,
+               cmap: Caption = "gray", signed: Sequence[str] = ()):
     """One row of images per entry of ``rows`` (label -> (N, C, H, W)), labelled on the left.
 
     Rows named in ``signed`` hold signed maps (perturbations, gradients): each image is shown
@@ -81,16 +93,17 @@ def image_rows(rows: Mapping[str, torch.Tensor], titles: Mapping[str, Sequence[s
     return fig
 
 
-def plot_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, xlabel: str = "",
-                ylabel: str = "", title: str | None = None, ax=None, styles: Mapping[str, str] | None = None,
-                n: int | None = None, confidence: float = 0.95):
+@checked
+def plot_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, xlabel: Caption = "",
+                ylabel: Caption = "", title: Caption | None = None, ax=None,
+                styles: Mapping[str, str] | None = None,
+                n: Annotated[int, Count(1)] | None = None,
+                confidence: Annotated[float, Real(0, 1, low_open=True, high_open=True)] = 0.95):
     """Several named curves over the same x values on one axis; returns the axis.
 
     With ``n``, each curve is a proportion measured on ``n`` examples (an accuracy in [0, 1])
     and is drawn with its Wilson interval at ``confidence`` as a band of the curve's colour.
     """
-    if n is not None and not (isinstance(n, int) and n > 0):
-        raise ValueError(f"n must be a positive int (the examples behind each proportion), got {n!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for label, ys in curves.items():
@@ -107,8 +120,9 @@ def plot_curves(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, xl
     return ax
 
 
-def heatmap(table: Mapping[str, Mapping[str, float]], *, fmt: str = ".2f", vmin: float | None = 0.0,
-            vmax: float | None = 1.0, title: str | None = None, cmap: str = "viridis", ax=None):
+@checked
+def heatmap(table: Mapping[str, Mapping[str, float]], *, fmt: Caption = ".2f", vmin: float | None = 0.0,
+            vmax: float | None = 1.0, title: Caption | None = None, cmap: Caption = "viridis", ax=None):
     """A table (row -> column -> value, e.g. attack -> model -> accuracy) as an annotated heatmap.
 
     Rows and columns keep the mappings' order; a missing entry is left blank. Returns the axis.
@@ -129,8 +143,9 @@ def heatmap(table: Mapping[str, Mapping[str, float]], *, fmt: str = ".2f", vmin:
     return ax
 
 
+@checked
 def embedding_scatter(z, labels: Sequence[int], kinds: Sequence[str], *, classes: Sequence[str] | None = None,
-                      title: str | None = None, legend: bool = True, ax=None):
+                      title: Caption | None = None, legend: bool = True, ax=None):
     """A 2-d embedding (N, 2) of representations (t-SNE, PCA) as a scatter: the colour is the
     class (``labels``, N ints, named by ``classes``), the marker the kind of input (``kinds``,
     N strings such as "clean" and "perturbed"). Returns the axis; ``legend=False`` leaves the
@@ -173,8 +188,10 @@ def _png(fig, dpi: int, colors: int) -> str:
     return base64.b64encode(out.getvalue()).decode("ascii")
 
 
-def static_slider(draw: Callable[..., "plt.Figure"], params: Mapping[str, Sequence], *,
-                  dpi: int = 72, colors: int = 32):
+@checked
+def static_slider(draw: Annotated[Callable[..., "plt.Figure"], Function("a function draw(*values) returning a figure")],
+                  params: Annotated[Mapping[str, Sequence], Instance(Mapping)], *,
+                  dpi: Annotated[int, Count(1)] = 72, colors: Annotated[int, Count(2, 256)] = 32):
     """A slider per parameter over figures drawn now, for a page read without a kernel.
 
     ``draw(*values)`` returns a matplotlib figure for one value of each parameter, in the
@@ -183,12 +200,8 @@ def static_slider(draw: Callable[..., "plt.Figure"], params: Mapping[str, Sequen
     that a few lines of JavaScript swap as the sliders move. An ipywidgets slider needs a live
     kernel to redraw; this one is a static page's version of it. Returns an IPython HTML object.
     """
-    if not callable(draw):
-        raise TypeError(f"draw must be callable, got {type(draw).__name__}")
     if not params or any(len(v) == 0 for v in params.values()):
         raise ValueError(f"params must name at least one parameter, each with values, got {params!r}")
-    if not (isinstance(dpi, int) and dpi > 0) or not (isinstance(colors, int) and 2 <= colors <= 256):
-        raise ValueError(f"dpi must be a positive int and colors an int in [2, 256], got {dpi!r}, {colors!r}")
     from IPython.display import HTML
 
     names, values = list(params), [list(v) for v in params.values()]

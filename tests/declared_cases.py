@@ -15,6 +15,7 @@ present, numpy scalars). A function declared tomorrow is in this catalogue tomor
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import pkgutil
@@ -69,6 +70,87 @@ def tiny_perceptual():
     return rt.models.build("perceptual_mnist", "mnist").eval()
 
 
+def _figure(*values):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot(values)
+    return fig
+
+
+def _roar_spec():
+    return rt.recipes.roar_classifier("mnist")
+
+
+# Functions that fetch trained models from the model cache (reprtut.cache.get, imported into
+# their module): their cases run with the module's ``get`` answering from a stub, so that the
+# catalogue trains nothing (a bad value the declaration let through still returns: silent).
+FROM_CACHE = {"reprtut.attribution.roar_kar": "reprtut.attribution",
+              "reprtut.perceptual_analysis.transfer_matrix": "reprtut.perceptual_analysis"}
+
+
+def _stub_get(spec, *args, **kwargs):
+    """A trained model of the cache, without training: its history ends at accuracy 0.5."""
+    import types
+    if not isinstance(spec, rt.cache.ModelSpec):
+        raise AssertionError(f"the stub cache was asked for {spec!r:.80}, not a ModelSpec")
+    return types.SimpleNamespace(spec=spec, model=None, history={"test_acc": [0.5]})
+
+
+_TMP = []
+
+
+def _tmp():
+    """A scratch folder for the catalogue's files (checkpoints, the stub cache), removed at exit."""
+    if not _TMP:
+        import atexit
+        import shutil
+        import tempfile
+        from pathlib import Path
+        _TMP.append(Path(tempfile.mkdtemp(prefix="declared-")))
+        atexit.register(shutil.rmtree, _TMP[0], True)
+    return _TMP[0]
+
+
+@contextlib.contextmanager
+def _stub_training():
+    """reprtut.cache.get with nothing trained, fetched or stored: the cache is an empty scratch
+    folder, $REPRTUT_MODELS_URL is ignored and training returns a one-epoch history at once
+    (so every call builds the spec's untrained model and returns it)."""
+    from unittest import mock
+
+    cache = importlib.import_module("reprtut.cache")
+    stub = lambda *args, **kwargs: rt.train.History({"test_acc": [0.5]})  # noqa: E731
+    with mock.patch.dict("os.environ", {cache.CACHE_ENV: str(_tmp() / "models")}), \
+            mock.patch.object(cache.hub, "base_url", lambda: None), \
+            mock.patch.object(cache, "_train", stub):
+        yield
+
+
+# Functions whose cases run inside a context that stubs what they would do for real.
+STUBBED = {"reprtut.cache.get": _stub_training}
+
+
+def _tiny_spec():
+    return rt.cache.ModelSpec("catalogue", "mnist", "mnist_cnn", arch_kwargs={"width": 4, "hidden": 16},
+                              n_train=64, n_eval=0, train=rt.train.TrainConfig(epochs=1, batch_size=64))
+
+
+def _tiny_training():
+    """An objective, a loader of 8 images (one step of 8) and a one-epoch config for fit."""
+    torch.manual_seed(0)
+    objective = rt.methods.build("standard", rt.models.mnist_cnn(width=4, hidden=16))
+    loader = rt.data.TensorLoader(rt.data.load("mnist", "test", n=8), 8, device="cpu")
+    return {"objective": objective, "loader": loader,
+            "cfg": rt.train.TrainConfig(epochs=1, batch_size=8, lr=0.01), "progress": False}
+
+
+def _checkpoint():
+    path = _tmp() / "checkpoint.pt"
+    if not path.exists():
+        torch.save({"epoch": 1}, path)
+    return path
+
+
 def _fixtures() -> dict[str, dict]:
     """Valid values for what no declaration describes (and cheaper sizes where a default is
     slow), by function. Everything else of a valid call is derived."""
@@ -87,21 +169,38 @@ def _fixtures() -> dict[str, dict]:
         "reprtut.sensitivity.tsne": {"r": torch.rand(12, 3), "perplexity": 4.0},
         "reprtut.low_rank_analysis.min_fooling_budget": {"attack": pgd, "steps": 1},
         "reprtut.low_rank_analysis.pca_accuracies": {"dims": [2, None]},
+        "reprtut.low_rank_analysis.tail_parameters": {"layer": "features"},
         "reprtut.attribution.occlude": {"x": _images(), "score": torch.rand(2, 28, 28)},
         "reprtut.attribution.scores": {"fractions": [0.0, 0.5, 1.0], "roar": {"G": curve, "rand": curve},
                                        "kar": {"G": curve, "rand": curve}},
         "reprtut.attribution.attribute": {"backend": "torch"},
+        "reprtut.attribution.occluded_dataset": {"explainer": _roar_spec()},
+        "reprtut.attribution.occluded_spec": {"template": _roar_spec(), "explainer": _roar_spec()},
+        "reprtut.attribution.roar_kar": {"explainer": _roar_spec(), "template": _roar_spec(),
+                                         "n_test": 100},
+        "reprtut.perceptual_analysis.transfer_matrix": {
+            "sources": {"left": rt.recipes.supervised("flanked_mnist_left")},
+            "targets": {"left": "flanked_mnist_left", "right": "flanked_mnist_right"},
+            "make": rt.recipes.transfer},
         "reprtut.toy.train": {"epochs": 1, "data": rt.toy.sample(16)},
         "reprtut.toy.sample": {"n_per_class": 16},
         "reprtut.toy.grid": {"n": 4},
         "reprtut.manifold.project": {"vae": tiny_vae()},
         "reprtut.manifold.distance": {"vae": tiny_vae()},
         "reprtut.manifold.adversarial_distances": {"vae": tiny_vae(), "steps": 2},
+        "reprtut.manifold.edge_ratio": {"vae": tiny_vae()},
         "reprtut.perceptual_analysis.perceive": {"model": tiny_perceptual()},
         "reprtut.perceptual_analysis.attention_ratio": {"model": tiny_perceptual(), "centre": slice(8, 20)},
         "reprtut.perceptual_analysis.region_errors": {"centre": slice(8, 20)},
         "reprtut.perceptual_analysis.perception_agreement": {"model": tiny_perceptual()},
         "reprtut.book.glue": {"name": "a_number", "value": 0.5},
+        "reprtut.book.claim": {"checks": {}, "name": "a claim", "holds": True},
+        "reprtut.data.load": {"split": "test", "n": 8},
+        "reprtut.data.register_derived": {"info": rt.data.INFO["mnist"]},
+        "reprtut.train.fit": _tiny_training(),
+        "reprtut.train.save_atomic": {"obj": {"epoch": 1}, "path": _tmp() / "saved.pt"},
+        "reprtut.train.load_checkpoint": {"path": _checkpoint()},
+        "reprtut.cache.get": {"spec": _tiny_spec(), "device": "cpu", "progress": False},
         "reprtut.book.table": {"rows": [(1, "a")], "headers": ["n", "name"]},
         "reprtut.stats.mean_interval": {"values": [0.1, 0.2, 0.4]},
         "reprtut.stats.wilson": {"k": 3, "n": 10},
@@ -109,6 +208,31 @@ def _fixtures() -> dict[str, dict]:
         "reprtut.attacks.minimal.deepfool": {"steps": 2},
         "reprtut.attacks.minimal.cw_l2": {"steps": 2, "search_steps": 1},
         "reprtut.attacks.minimal.ddn": {"steps": 2},
+        "reprtut.attacks.library.square": {"steps": 2},
+        "reprtut.masking.worst_case_accuracy": {"attack": pgd, "eps": 0.1, "steps": 1},
+        "reprtut.masking.iterative_beats_single_step": {"steps": 2},
+        "reprtut.masking.accuracy_vanishes": {"steps": 2},
+        "reprtut.masking.black_box_weaker": {"steps": 2},
+        "reprtut.masking.more_effort_saturates": {"steps": 2, "factor": 1, "restarts": 1},
+        "reprtut.masking.gradient_free_not_stronger": {"steps": 2, "queries": 2},
+        "reprtut.masking.softmax_saturation": {"steps": 2, "queries": 2},
+        "reprtut.masking.checklist": {"steps": 2, "queries": 2},
+        # the checks of exercises: the student's answer is undeclared (a wrong one is a verdict)
+        "reprtut.check.targeted_attack": {"x_adv": _images(), "target": 3},
+        "reprtut.check.equal_auc": {"a": [1.0, 0.8, 0.3, 0.1], "b": [1.0, 0.6, 0.5, 0.1]},
+        "reprtut.check.top_coordinates": {"c": 3, "indices": [0, 1]},
+        "reprtut.check.gx_unit_box": {"attribution": torch.zeros(2, 1, 28, 28)},
+        "reprtut.check.sensitivity": {"S_e": lambda E, x, xa: (E(x) - E(xa)).norm(dim=1) / E(x).norm(dim=1)},
+        "reprtut.check.centred_variance_ratio": {"vr": [0.5]},
+        "reprtut.check.pgd_budget": {"k": 3},
+        # figures: what is drawn is undeclared (pages pass arrays, lists, dicts)
+        "reprtut.viz.show_images": {"x": _images()},
+        "reprtut.viz.image_rows": {"rows": {"x": _images()}},
+        "reprtut.viz.plot_curves": {"x": [0.0, 0.1, 0.2], "curves": {"m": [0.9, 0.5, 0.1]}},
+        "reprtut.viz.heatmap": {"table": {"FGSM": {"std": 0.3}, "PGD": {"std": 0.1}}},
+        "reprtut.viz.embedding_scatter": {"z": [[0, 0], [1, 0]], "labels": [0, 1], "kinds": ["a", "b"]},
+        "reprtut.viz.static_slider": {"draw": _figure, "params": {"a": [0, 1]}},
+        "reprtut.attacks.library.boundary": {"steps": 2, "draws": 2},
         "reprtut.representation.invert": {"r_target": torch.randn(2, tiny_model().dim), "steps": 2},
         "reprtut.representation.match": {"steps": 2},
         "reprtut.representation.maximize": {"i": 0, "steps": 2},
@@ -166,6 +290,8 @@ def example(spec, name, args, specs):
         return "a"
     if isinstance(spec, d.Function):
         return rt.attacks.pgd
+    if isinstance(spec, rt.train.File):
+        return str(_tmp() / "example.pt")
     raise LookupError(f"no example for {name}: {type(spec).__name__}")
 
 
@@ -293,6 +419,20 @@ def bad_values(spec, name, value, args, optional) -> list[tuple[str, object]]:
         return [("str", "pgd"), ("int", 1)] + none
     if isinstance(spec, d.Instance):
         return [("str", "x")]
+    if isinstance(spec, rt.train.File):
+        return [("int", 3), ("empty", ""), ("list", [str(value)])] + none
+    if isinstance(spec, rt.cache._Device):
+        return [("unknown", "gpu"), ("bool", True), ("list", [value]), ("float", 0.5)] + none
+    if isinstance(spec, rt.attribution._Methods):
+        return [("str", "G"), ("unknown entry", (*value, "no-such")), ("other case", (value[0].lower(),)),
+                ("int entry", (1,)), ("set", set(value))] + none
+    if isinstance(spec, rt.stats._Interval):
+        lo, hi = value
+        out = [("str", "low"), ("reversed", (hi, lo)), ("three numbers", (lo, hi, hi + 1)),
+               ("NaN end", (NAN, hi)), ("str end", (lo, str(hi))), ("bool", True), ("dict", {"low": lo})]
+        if not spec.number:
+            out.append(("number", lo))
+        return out + none
     return []
 
 
@@ -317,8 +457,20 @@ def valid_edges(spec, name, value, args, specs) -> list[tuple[str, dict]]:
         return [("numpy integer", {name: np.int64(value)})]
     if isinstance(spec, d.Flag):
         return [("numpy bool", {name: np.bool_(value)})]
+    if isinstance(spec, rt.cache._Device):
+        return [("torch.device", {name: torch.device(value)})]
     if isinstance(spec, d.Reals) and value is not None:
         return [("numpy array", {name: np.asarray(value)}), ("tuple", {name: tuple(value)})]
+    if isinstance(spec, rt.attribution._Methods):
+        return [("list", {name: list(value)}), ("one method", {name: (value[0],)}),
+                ("random only", {name: ("rand",)}), ("empty", {name: ()})]
+    if isinstance(spec, rt.stats._Interval):
+        lo, hi = value
+        out = [("list", {name: [lo, hi]}), ("numpy ends", {name: (np.float64(lo), np.float32(hi))}),
+               ("one point", {name: (lo, lo)}), ("infinite ends", {name: (-INF, INF)})]
+        if spec.number:
+            out += [("number", {name: 0.0}), ("numpy number", {name: np.float64(0.0)})]
+        return out
     return []
 
 
@@ -335,7 +487,8 @@ def cases_of(qualname: str, fn, Case) -> list:
     args = valid_call(qualname, fn)
     if args is None:
         return [Case(module, entry, "*", "no valid call derivable", _undervived(qualname), valid=True)]
-    out = [Case(module, entry, "*", "valid call", _call(fn, args), valid=True)]
+    stub = FROM_CACHE.get(qualname) or STUBBED.get(qualname)
+    out = [Case(module, entry, "*", "valid call", _call(fn, args, stub), valid=True)]
     specs = fn.__declared__()
     for name, (spec, optional) in specs.items():
         if name not in args:
@@ -347,19 +500,28 @@ def cases_of(qualname: str, fn, Case) -> list:
             except (LookupError, KeyError, TypeError):
                 continue
         for label, bad in bad_values(spec, name, value, args, optional):
-            out.append(Case(module, entry, name, label, _call(fn, {**args, name: bad})))
+            out.append(Case(module, entry, name, label, _call(fn, {**args, name: bad}, stub)))
         for label, change in valid_edges(spec, name, args[name], args, specs):
-            out.append(Case(module, entry, name, label, _call(fn, {**args, **change}), valid=True))
+            out.append(Case(module, entry, name, label, _call(fn, {**args, **change}, stub), valid=True))
     return out
 
 
-def _call(fn, kwargs):
+def _call(fn, kwargs, stub=None):
+    """The call ``fn(**kwargs)``; with ``stub`` (a module's name), that module's ``get`` is
+    :func:`_stub_get` during the call; a function ``stub`` is a context the call runs in."""
     import inspect
+    from unittest import mock
 
     params = inspect.signature(fn).parameters
     positional = [n for n, p in params.items() if p.kind is p.POSITIONAL_ONLY]
-    return lambda: fn(*[kwargs[n] for n in positional],
+
+    def call():
+        with (stub() if callable(stub) else
+              mock.patch.object(importlib.import_module(stub), "get", _stub_get) if stub else
+              contextlib.nullcontext()):
+            return fn(*[kwargs[n] for n in positional],
                       **{k: v for k, v in kwargs.items() if k not in positional})
+    return call
 
 
 def _undervived(qualname):

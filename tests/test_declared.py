@@ -203,3 +203,115 @@ def test_declarations_refuse_what_the_issue_found_accepted():
         rt.book.glue("acc", torch.rand(3))
     with pytest.raises(ValueError, match="rows"):
         rt.book.table([(1,)], ["a", "b"])
+
+
+# ------------------------------------------------- every public function of a reader's module
+
+# Modules that readers never call with data: tooling, the declarations' own machinery, spec
+# builders and the training machinery's internals. Their public functions need no declaration.
+EXEMPT_MODULES = (
+    "reprtut.bench",        # benchmarks and the cost model (python -m reprtut.bench)
+    # the model cache's machinery: writing a bundle (python -m reprtut.cache export),
+    # checksums of its files, fetching from $REPRTUT_MODELS_URL (reprtut.cache.get is declared)
+    "reprtut.cache.bundle", "reprtut.cache.files", "reprtut.cache.hub",
+    "reprtut.declare",      # the declarations themselves
+    "reprtut.validate",     # the checks the declarations call
+    "reprtut.ledger",       # the book's record of what pages asked for
+    "reprtut.site", "reprtut.solutions", "reprtut.teaching",  # building the site and the syllabus
+    "reprtut.recipes",      # spec builders (tests/test_declared.py builds every one)
+    "reprtut.profiles", "reprtut.progress", "reprtut.device",  # run settings, progress bars, devices
+)
+
+# Single functions of reader-facing modules, each with the reason it stays undeclared.
+EXEMPT_FUNCTIONS = {
+    # inner-loop helpers of the attacks and training objectives: called on every step, on
+    # batches a checked caller has already checked (a check here would sync the device)
+    "reprtut.attacks.core.check_inputs", "reprtut.attacks.core.cross_entropy_sum",
+    "reprtut.attacks.core.margin", "reprtut.attacks.core.margin_loss_sum",
+    "reprtut.attacks.core.input_gradient", "reprtut.attacks.gradient.check_budget",
+    "reprtut.attacks.gradient.pgd_steps", "reprtut.attacks.iterative.kurakin_steps",
+    "reprtut.attacks.iterative.least_likely_loss", "reprtut.attacks.norms.norm_of",
+    "reprtut.attacks.norms.default_step_size", "reprtut.attacks.norms.steepest",
+    "reprtut.attacks.norms.project", "reprtut.attacks.norms.random_start",
+    "reprtut.methods.afd.discriminator_loss", "reprtut.methods.trades.kl_sum",
+    "reprtut.methods.perceptual.reconstruction_error", "reprtut.data.random_crop_flip",
+    # the losses of R's optimisations, called by pgd_steps on every step of representation's
+    # invert / maximize / add_feature / accentuate (their checked callers check the batch)
+    "reprtut.representation.distance_loss", "reprtut.representation.coordinate_loss",
+    # what reads facts off a model, and the checks of a batch that the declarations use
+    "reprtut.nn.frozen", "reprtut.nn.find_layer", "reprtut.nn.under", "reprtut.nn.num_classes",
+    "reprtut.nn.input_channels", "reprtut.nn.check_batch",
+    # a check of an exercise whose only parameter is the student's answer: a wrong answer is a
+    # failed verdict with a hint, never an error (the other checks declare what the page passes)
+    "reprtut.check.celeba_lambda",
+    # a figure's per-image conversion, called once per image inside show_images and image_rows
+    "reprtut.viz.to_numpy_image",
+    # History.plot's body: a History (or any table with an "epoch" column), keys and an axis,
+    # none of which a declaration describes without refusing what pages pass
+    "reprtut.viz.plot_history",
+    # builders registered by name and called through a ModelSpec, whose fields are checked
+    # where the spec is written (reprtut.declare.check_keywords)
+    "reprtut.models.mnist_cnn", "reprtut.models.resnet18", "reprtut.models.small_cnn",
+    "reprtut.models.build", "reprtut.models.register", "reprtut.methods.base.register",
+    "reprtut.methods.base.build", "reprtut.methods.base.accuracy_metric", "reprtut.attribution.mlp",
+    "reprtut.methods.perceptual.feature_map", "reprtut.methods.perceptual.decoder",
+    "reprtut.methods.perceptual.mlp_head", "reprtut.methods.perceptual.perceptual_mnist",
+    "reprtut.methods.perceptual.perceptual_svhn", "reprtut.methods.perceptual.perceptual_celeba",
+    "reprtut.methods.perceptual.balanced_lambda", "reprtut.methods.vaegan.vaegan",
+    "reprtut.derived.compose", "reprtut.derived.balanced_indices",
+    "reprtut.derived.attention_dataset", "reprtut.derived.transfer_family",
+    # settings read from the environment: no arguments to declare
+    "reprtut.data.home", "reprtut.data.download_timeout",
+    # fit's own machinery: called once per run by fit (declared), with the TrainConfig it
+    # checked and the overrides an Objective's param_groups give
+    "reprtut.train.make_optimizer", "reprtut.train.make_schedule",
+    # the model cache's internals, called by get (declared) on the ModelSpec it checked, whose
+    # fields ModelSpec checks where it is written: file names, the seeded config, building and
+    # copying weights, storing and verifying files, removing a killed writer's leftovers
+    "reprtut.cache.cache_dir", "reprtut.cache.train_config", "reprtut.cache.build",
+    "reprtut.cache.copy_weights", "reprtut.cache.path_of", "reprtut.cache.store",
+    "reprtut.cache.verified_load", "reprtut.cache.clean_orphans",
+}
+
+
+def undeclared_public_functions(package=rt) -> list[str]:
+    """Public functions (no leading underscore, defined in their module) of the package's
+    reader-facing modules that are not declared with reprtut.declare.checked."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = []
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.endswith(".__main__") or info.name.startswith(EXEMPT_MODULES):
+            continue
+        module = importlib.import_module(info.name)
+        for name, fn in vars(module).items():
+            qualname = f"{module.__name__}.{name}"
+            if (name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__
+                    or qualname in EXEMPT_FUNCTIONS):
+                continue
+            if not callable(getattr(fn, "__declared__", None)):
+                found.append(qualname)
+    return found
+
+
+def test_every_public_function_of_a_readers_module_is_declared():
+    """A new public function of a reader-facing module fails here until it is declared (and
+    so is in the generated catalogue), or exempted above with its reason."""
+    missing = undeclared_public_functions()
+    assert not missing, ("declare these with reprtut.declare.checked (or exempt them, with a "
+                         "reason, in tests/test_declared.py): " + ", ".join(missing))
+
+
+def test_the_exemptions_name_existing_undeclared_functions():
+    """An exemption of a function that no longer exists, or is now declared, is dropped."""
+    import importlib
+
+    stale = []
+    for qualname in sorted(EXEMPT_FUNCTIONS):
+        module, name = qualname.rsplit(".", 1)
+        fn = getattr(importlib.import_module(module), name, None)
+        if fn is None or callable(getattr(fn, "__declared__", None)):
+            stale.append(qualname)
+    assert not stale, stale

@@ -11,16 +11,30 @@ in eval mode and frozen parameters, and return x_adv in the eps-ball and the box
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 
-from .. import validate
+from ..declare import Choice, Count, Real, checked
 from . import norms
-from ..nn import frozen, num_classes
-from .core import check_inputs
+from ..nn import Images, Labels, Model, frozen, num_classes
+from .core import Eps, StepSize, Steps
 
 _TA_NORMS = {"linf": "Linf", "l2": "L2"}
+
+
+class _Supported(Choice):
+    """A norm of those an attack of a library supports (the message says so)."""
+    def check(self, v, name, args, reads, specs):
+        if isinstance(v, str) and v not in self.options:
+            raise ValueError(f"{name} must be {' or '.join(repr(o) for o in self.options)} (the "
+                             f"norms this attack supports), got {v!r}")
+        return super().check(v, name, args, reads, specs)
+
+
+LibraryNorm = Annotated[str, _Supported("linf", "l2")]
+Seed = Annotated[int, Count(0)]
 
 
 def _torchattacks():
@@ -32,13 +46,9 @@ def _torchattacks():
     return torchattacks
 
 
-def _check(model, x, y, eps, norm, targeted, name) -> float:
-    eps = check_inputs(x, y, eps, norm, model)
-    if norm not in _TA_NORMS:
-        raise ValueError(f"{name} supports norm 'linf' or 'l2', got {norm!r}")
-    if validate.flag(targeted, "targeted"):
+def _untargeted(targeted: bool, name: str) -> None:
+    if targeted:
         raise ValueError(f"{name} is run untargeted here; targeted=True is not supported")
-    return eps
 
 
 def _run(attack, model, x, y, eps, norm) -> torch.Tensor:
@@ -48,10 +58,11 @@ def _run(attack, model, x, y, eps, norm) -> torch.Tensor:
     return (x + norms.project(x_adv - x, eps, norm)).clamp(0, 1).detach()
 
 
-def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-               norm: str = "linf", steps: int | None = None, step_size: float | None = None,
-               random_start: bool = True, targeted: bool = False, n_classes: int | None = None,
-               seed: int = 0) -> torch.Tensor:
+@checked
+def autoattack(model: Model, x: Images, y: Labels, *, eps: Eps, norm: LibraryNorm = "linf",
+               steps: Steps | None = None, step_size: StepSize | None = None,
+               random_start: bool = True, targeted: bool = False,
+               n_classes: Annotated[int, Count(2)] | None = None, seed: Seed = 0) -> torch.Tensor:
     """AutoAttack, standard version (Croce & Hein, 2020): APGD-CE, APGD-T (9 targets), FAB-T
     and Square (5,000 queries), each run on the examples the previous ones did not fool.
 
@@ -59,10 +70,9 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     common signature). x: (B, C, H, W) in [0, 1]; y: (B,); eps in the units of ``norm``
     ("linf" or "l2"). n_classes defaults to the model's number of outputs. Returns x_adv.
     """
-    eps = _check(model, x, y, eps, norm, targeted, "autoattack")
-    seed = validate.count(seed, "seed", min=0)
+    _untargeted(targeted, "autoattack")
     k = num_classes(model, x)
-    n_classes = validate.count(n_classes, "n_classes", min=2, allow_none=True) or k
+    n_classes = n_classes or k
     if n_classes != k:
         raise ValueError(f"n_classes={n_classes} differs from the model's {k} outputs")
     if eps == 0:
@@ -72,9 +82,11 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     return _run(attack, model, x, y, eps, norm)
 
 
-def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
-           steps: int = 5000, step_size: float | None = None, random_start: bool = True,
-           targeted: bool = False, p_init: float = 0.8, seed: int = 0) -> torch.Tensor:
+@checked
+def square(model: Model, x: Images, y: Labels, *, eps: Eps, norm: LibraryNorm = "linf",
+           steps: Steps = 5000, step_size: StepSize | None = None, random_start: bool = True,
+           targeted: bool = False, p_init: Annotated[float, Real(0, 1, low_open=True)] = 0.8,
+           seed: Seed = 0) -> torch.Tensor:
     """Square attack (Andriushchenko et al., 2020): a decision-free, score-based black-box
     attack that changes random squares of the image and keeps a change when the margin loss
     drops. Uses the model's outputs only, never its gradients, so gradient masking cannot
@@ -84,10 +96,7 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, no
     initial fraction of pixels changed. step_size and random_start are ignored. x: (B, C, H, W)
     in [0, 1]; y: (B,); eps in the units of ``norm`` ("linf" or "l2"). Returns x_adv.
     """
-    eps = _check(model, x, y, eps, norm, targeted, "square")
-    steps = validate.count(steps, "steps", min=1)
-    p_init = validate.real(p_init, "p_init", low=0.0, high=1.0, low_open=True)
-    seed = validate.count(seed, "seed", min=0)
+    _untargeted(targeted, "square")
     if eps == 0:
         return x.detach().clone()
     attack = _torchattacks().Square(model, norm=_TA_NORMS[norm], eps=eps, n_queries=steps,
@@ -136,10 +145,13 @@ def _starting_points(model: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: 
     return torch.where(found[:, None, None, None], starts, x), found
 
 
-def boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "l2",
-             steps: int = 5000, step_size: float | None = None, random_start: bool = True,
-             targeted: bool = False, spherical_step: float = 0.01, source_step: float = 0.01,
-             draws: int = 20, seed: int = 0) -> torch.Tensor:
+@checked
+def boundary(model: Model, x: Images, y: Labels, *, eps: Eps,
+             norm: Annotated[str, _Supported("l2")] = "l2", steps: Steps = 5000,
+             step_size: StepSize | None = None, random_start: bool = True, targeted: bool = False,
+             spherical_step: Annotated[float, Real(0, low_open=True)] = 0.01,
+             source_step: Annotated[float, Real(0, 1, low_open=True)] = 0.01,
+             draws: Annotated[int, Count(1)] = 20, seed: Seed = 0) -> torch.Tensor:
     """Boundary attack (Brendel et al., 2018), from foolbox: a decision-based attack that sees
     only the model's predicted labels, never its scores or gradients.
 
@@ -160,16 +172,8 @@ def boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, 
     misclassifies, or for which no misclassified start is found, are returned unchanged.
     Returns x_adv, (B, C, H, W).
     """
-    eps = check_inputs(x, y, eps, norm, model)
-    if norm != "l2":
-        raise ValueError(f"boundary supports norm 'l2' only, got norm={norm!r}")
-    if validate.flag(targeted, "targeted"):
+    if targeted:
         raise ValueError("boundary is run untargeted here; targeted=True is not supported")
-    steps = validate.count(steps, "steps", min=1)
-    spherical_step = validate.real(spherical_step, "spherical_step", low=0.0, low_open=True)
-    source_step = validate.real(source_step, "source_step", low=0.0, high=1.0, low_open=True)
-    draws = validate.count(draws, "draws", min=1)
-    seed = validate.count(seed, "seed", min=0)
     if eps == 0:
         return x.detach().clone()
     fb = _foolbox()

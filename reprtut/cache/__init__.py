@@ -40,6 +40,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torch.nn as nn
@@ -51,7 +52,8 @@ from ..attacks import Threat
 from ..device import default_device
 from ..methods.base import Objective
 from ..nn import under
-from ..train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
+from ..declare import Spec, checked
+from ..train import Diverged, History, Of, TrainConfig, fit, load_checkpoint, save_atomic
 from . import hub
 from .files import checksum_path, sha256_of, write_checksum
 
@@ -275,8 +277,31 @@ def _discard(path: Path, why: Exception) -> None:
     checksum_path(path).unlink(missing_ok=True)
 
 
-def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: bool = True,
-        retrain: bool = False) -> Trained:
+class _Device(Spec):
+    """A device: a ``torch.device``, or what ``torch.device(...)`` reads (``"cpu"``,
+    ``"cuda:1"``, a CUDA index); passed on as given."""
+    def example(self):
+        return "cpu"
+
+    def check(self, v, name, args, reads, specs):
+        if isinstance(v, torch.device):
+            return v
+        if isinstance(v, (str, int)) and not isinstance(v, bool):
+            try:
+                torch.device(v)
+                return v
+            except (RuntimeError, ValueError, TypeError):
+                pass
+        raise validate.ArgumentTypeError(f"{name} must be a torch.device or a device name such as "
+                                         f"'cpu', 'cuda' or 'mps', got {validate._show(v)}")
+
+
+Device = Annotated[torch.device | str, _Device()]
+
+
+@checked
+def get(spec: Annotated[ModelSpec, Of(ModelSpec, "a ModelSpec (see reprtut.recipes)")], *,
+        device: Device | None = None, progress: bool = True, retrain: bool = False) -> Trained:
     """Load the model of ``spec`` from the cache, training (or resuming) it first if needed.
 
     Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available).
@@ -291,11 +316,6 @@ def get(spec: ModelSpec, *, device: torch.device | str | None = None, progress: 
     already in the cache is loaded without its ``init``. Raises
     :class:`reprtut.train.Diverged` (nothing stored) when training diverges.
     """
-    if not isinstance(spec, ModelSpec):
-        raise validate.ArgumentTypeError(f"spec must be a ModelSpec (see reprtut.recipes), got "
-                                         f"{type(spec).__name__}")
-    validate.flag(progress, "progress")
-    validate.flag(retrain, "retrain")
     device = torch.device(device) if device is not None else default_device()
     path = path_of(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
