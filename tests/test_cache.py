@@ -237,6 +237,21 @@ def test_init_is_resolved_before_the_spec_takes_its_lock(monkeypatch, tmp_path):
     assert len(out.history["test_acc"]) == 1
 
 
+def test_a_cached_model_names_its_starting_points_in_the_ledger(monkeypatch, tmp_path):
+    """Loading a cached child still needs its base on a cold run: the ledger says so, so that
+    the time table charges the base's training to whoever asked for the child."""
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(rt.ledger, "requester", lambda: "trainer")
+    base = _spec(name="base")
+    child = _spec(name="child", init=base)
+    rt.cache.get(child, device="cpu", progress=False)
+    monkeypatch.setattr(rt.ledger, "requester", lambda: "book/reader.md")
+    rt.cache.get(child, device="cpu", progress=False)
+    rows = [r for r in rt.ledger.read(tmp_path) if r["requester"] == "book/reader.md"]
+    assert {(r["name"], r["event"]) for r in rows} == {("child", "load"), ("base", "needs")}
+    assert next(r for r in rows if r["name"] == "base")["key"] == base.key()
+
+
 def test_init_weights_must_fit(monkeypatch, tmp_path):
     monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
     wide = _spec(name="wide", arch_kwargs={"width": 8, "hidden": 16})

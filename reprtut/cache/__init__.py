@@ -349,8 +349,18 @@ def get(spec: Annotated[ModelSpec, Of(ModelSpec, "a ModelSpec (see reprtut.recip
             history = _train(spec, objective, start, path, device, progress, retrain)
         ledger.record(path.parent, name=spec.name, key=spec.key(), seconds=time.perf_counter() - t0,
                       event="load" if state is not None else "train")
+    if state is not None:
+        _record_needs(spec.init, path.parent)
     objective.to(device).eval()
     return Trained(objective.model, objective, history, spec, path)
+
+
+def _record_needs(init: ModelSpec | None, folder: Path) -> None:
+    """Ledger lines for the starting points of a model loaded from the cache: a cold run
+    trains them first, so the time table charges them to whoever asked for the model."""
+    while init is not None:
+        ledger.record(folder, name=init.name, key=init.key(), event="needs", seconds=0.0)
+        init = init.init
 
 
 def _start(spec: ModelSpec, device) -> nn.Module | None:
