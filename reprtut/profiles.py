@@ -2,9 +2,12 @@
 
 The environment variable ``REPRTUT_PROFILE`` selects one of
 
-* ``quick`` -- tests, CI and CPUs: each chapter runs in about a minute on two cores,
-  on data subsets and with few epochs;
-* ``full``  -- GPUs and the published book (the default when CUDA is present);
+* ``quick`` -- tests, CI and CPUs: data subsets, narrow networks and few epochs;
+* ``colab`` -- the default when CUDA is present: the ``full`` profile's data and networks with
+  fewer epochs and smaller grids where a page would otherwise run long, sized by the cost model
+  (``python -m reprtut.bench plan --profile colab``) so that every page finishes within 15
+  minutes on a T4 (the free Colab GPU) from an empty model cache;
+* ``full``  -- the published book: whole datasets, the papers' networks, longer schedules;
 * ``paper`` -- the papers' own settings where they are feasible on one GPU.
 
 Chapters and recipes never read ad-hoc flags: they ask the active profile with
@@ -18,30 +21,35 @@ import os
 import torch
 
 ENV = "REPRTUT_PROFILE"
-NAMES = ("quick", "full", "paper")
+NAMES = ("quick", "colab", "full", "paper")
+# The profile a CUDA device gets when REPRTUT_PROFILE is unset.
+GPU_DEFAULT = "colab"
 SEED_ENV = "REPRTUT_SEED"
 
 
 def name() -> str:
-    """The active profile: ``$REPRTUT_PROFILE``, else ``full`` with CUDA and ``quick`` without."""
+    """The active profile: ``$REPRTUT_PROFILE``, else ``colab`` with CUDA and ``quick`` without."""
     value = os.environ.get(ENV, "").strip().lower()
     if not value:
-        return "full" if torch.cuda.is_available() else "quick"
+        return GPU_DEFAULT if torch.cuda.is_available() else "quick"
     if value not in NAMES:
         raise ValueError(f"{ENV}={value!r} is not a profile; choose one of {', '.join(NAMES)}")
     return value
 
 
-def pick(quick, full, paper=None):
-    """The value for the active profile; ``paper`` falls back to ``full`` when not given.
+def pick(quick, full, paper=None, colab=None):
+    """The value for the active profile; ``paper`` and ``colab`` fall back to ``full`` when not
+    given (``colab`` is given only where a full-size value would take a page past its budget).
 
-    >>> epochs = pick(quick=2, full=20, paper=100)
+    >>> epochs = pick(quick=2, full=20, paper=100, colab=8)
     """
     active = name()
     if active == "quick":
         return quick
     if active == "paper" and paper is not None:
         return paper
+    if active == "colab" and colab is not None:
+        return colab
     return full
 
 

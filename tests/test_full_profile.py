@@ -1,4 +1,4 @@
-"""The full and paper profiles cannot crash for reasons a CPU can see: every recipe's spec
+"""The colab, full and paper profiles cannot crash for reasons a CPU can see: every recipe's spec
 builds, and its model (with its training objective) does one forward and backward pass.
 
 The GPU profiles are never trained here; this catches what would otherwise surface only on a
@@ -17,7 +17,7 @@ from reprtut.cache import ModelSpec
 from reprtut.derived import CELEBA_TASKS, FLANKED_TASKS
 from reprtut.recipes import catalog
 
-PROFILES = ("full", "paper")
+PROFILES = ("colab", "full", "paper")
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,25 @@ def test_every_page_has_finite_positive_costs_in_the_quick_profile():
         assert r["min_CPU"] > r["min_T4"] > r["min_H100"], "slower devices take longer"
 
 
+def test_a_cuda_device_defaults_to_the_colab_profile(monkeypatch):
+    from reprtut import profiles
+    monkeypatch.delenv("REPRTUT_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert profiles.name() == profiles.GPU_DEFAULT == "colab"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert profiles.name() == "quick"
+
+
+def test_the_gpu_default_finishes_every_page_in_15_minutes_on_a_t4():
+    """The colab profile is sized by the cost model: every page, cold, within 15 minutes on a
+    T4 (the free Colab GPU), and below the full profile wherever full is over that."""
+    colab = {r["page"]: r["min_T4"] for r in plan.table("colab")}
+    full = {r["page"]: r["min_T4"] for r in plan.table("full")}
+    over = {page: round(m, 1) for page, m in colab.items() if m > 15}
+    assert not over, f"pages over 15 T4 minutes in the colab profile: {over}"
+    assert all(colab[page] < full[page] for page in full if full[page] > 15)
+
+
 def test_a_linear_layer_is_counted_as_by_hand():
     layer = torch.nn.Linear(12, 5)
     x = torch.rand(4, 12, requires_grad=True)

@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter stems or paths (default: all)")
     parser.add_argument("--profile", default=os.environ.get("REPRTUT_PROFILE", "full"),
-                        choices=("quick", "full", "paper"), help="REPRTUT_PROFILE (default: full)")
+                        choices=("quick", "colab", "full", "paper"), help="REPRTUT_PROFILE (default: full)")
     parser.add_argument("--scripts", type=Path, default=ROOT / ".scripts", help="where the scripts go")
     parser.add_argument("--json", type=Path, default=None, help="write the record here")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per chapter")

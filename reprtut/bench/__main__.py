@@ -3,7 +3,7 @@
     python -m reprtut.bench train  [--arch resnet18] [--batch 512] [--steps 20] [--compile]
     python -m reprtut.bench attack [--batch 256] [--repeats 5]
     python -m reprtut.bench mnist  [--target 0.99] [--max-epochs N] [--every 100]
-    python -m reprtut.bench plan   [--profile quick|full|paper|colab] [--json FILE] [--calibrate]
+    python -m reprtut.bench plan   [--profile quick|colab|full|paper] [--json FILE] [--calibrate]
 
 Common flags: ``--device`` (default: the fastest), ``--out FILE`` (also write the JSON there),
 ``--profile`` (print torch.profiler's top operators and keep them in the JSON). Sizes default

@@ -26,14 +26,14 @@ def interp_eps(norm: str, dataset: str = "mnist") -> tuple[float, ...]:
     The paper scales every dataset to [-1, 1] (appendix A.1), where a perturbation is twice
     as long as the same one on [0, 1] images, in l2 and in l_inf alike: its eps is halved
     here (:data:`PAPER_SCALE`). MNIST: the paper's l2 {1, 2, 4} and l_inf {0.05, 0.1, 0.2}
-    are l2 {0.5, 1, 2} and l_inf {0.025, 0.05, 0.1}; the quick profile trains two per norm,
+    are l2 {0.5, 1, 2} and l_inf {0.025, 0.05, 0.1}; the quick and colab profiles train two per norm,
     l2 {0.5, 2} and l_inf {0.05, 0.1}. CIFAR-10: l2 {0.1, 0.4, 1.6} and l_inf {0.005, 0.01,
-    0.02} are l2 {0.05, 0.2, 0.8} and l_inf {0.0025, 0.005, 0.01}; the quick profile trains
+    0.02} are l2 {0.05, 0.2, 0.8} and l_inf {0.0025, 0.005, 0.01}; the quick and colab profiles train
     l2 {0.2, 0.8} and l_inf {0.005, 0.01}."""
-    table = {("mnist", "l2"): pick(quick=(1.0, 4.0), full=(1.0, 2.0, 4.0)),
-             ("mnist", "linf"): pick(quick=(0.1, 0.2), full=(0.05, 0.1, 0.2)),
-             ("cifar10", "l2"): pick(quick=(0.4, 1.6), full=(0.1, 0.4, 1.6)),
-             ("cifar10", "linf"): pick(quick=(0.01, 0.02), full=(0.005, 0.01, 0.02))}
+    table = {("mnist", "l2"): pick(quick=(1.0, 4.0), full=(1.0, 2.0, 4.0), colab=(1.0, 4.0)),
+             ("mnist", "linf"): pick(quick=(0.1, 0.2), full=(0.05, 0.1, 0.2), colab=(0.1, 0.2)),
+             ("cifar10", "l2"): pick(quick=(0.4, 1.6), full=(0.1, 0.4, 1.6), colab=(0.4, 1.6)),
+             ("cifar10", "linf"): pick(quick=(0.01, 0.02), full=(0.005, 0.01, 0.02), colab=(0.01, 0.02))}
     if norm not in ("l2", "linf"):
         raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
     if (dataset, norm) not in table:
@@ -65,14 +65,14 @@ def interp_mnist(norm: str | None = None, eps: float = 0.0, loss: str = "xent") 
 
 def vaegan_mnist() -> ModelSpec:
     """The VAE-GAN of appendix A.3 on MNIST (zdim = 10; Adam 5e-4, betas (0.5, 0.999); 30
-    epochs in the paper). The quick profile: an eighth of the paper's widths, 2 epochs of
-    8,000 images."""
+    epochs in the paper; 5 in the colab profile). The quick profile: an eighth of the paper's
+    widths, 2 epochs of 8,000 images."""
     return ModelSpec(
         name="mnist-vaegan", dataset="mnist", arch="vaegan",
         arch_kwargs=pick(quick={"zdim": 10, "width": 8, "hidden": 128},
                          full={"zdim": 10, "width": 64, "hidden": 1024}),
         method="vaegan", n_train=pick(quick=8_000, full=None), n_eval=1000,
-        train=TrainConfig(epochs=pick(quick=2, full=30), batch_size=64, optimizer="adam",
+        train=TrainConfig(epochs=pick(quick=2, full=30, colab=5), batch_size=64, optimizer="adam",
                           lr=5e-4, weight_decay=0.0, schedule="constant", amp=False))
 
 
@@ -81,7 +81,7 @@ def interp_cifar(norm: str | None = None, eps: float = 0.0) -> ModelSpec:
     1e-3 for 20 epochs, 73.6 % test accuracy), trained on clean images (``norm=None``) or on
     PGD adversarial images only in the eps-ball of ``norm``, the attack ascending the
     cross-entropy. On GPUs (full profile): the book's five-layer CNN at width 32, 20 epochs of
-    all 50,000 images with 10 PGD steps; on a CPU (quick): width 16, 3 epochs of 3,000 images
+    all 50,000 images with 10 PGD steps (4 epochs in the colab profile); on a CPU (quick): width 16, 3 epochs of 3,000 images
     with 2 steps. No augmentation (the paper mentions none)."""
     method, kwargs, name = "standard", {}, "cifar-interp-standard"
     if norm is not None:
@@ -91,7 +91,7 @@ def interp_cifar(norm: str | None = None, eps: float = 0.0) -> ModelSpec:
         name=name, dataset="cifar10", arch="small_cnn", arch_kwargs={"width": pick(quick=16, full=32)},
         method=method, method_kwargs=kwargs, n_train=pick(quick=3_000, full=None),
         n_eval=1000,
-        train=TrainConfig(epochs=pick(quick=3, full=20), batch_size=128, optimizer="adam",
+        train=TrainConfig(epochs=pick(quick=3, full=20, colab=4), batch_size=128, optimizer="adam",
                           lr=pick(quick=2e-3, full=1e-3), weight_decay=0.0,
                           schedule=pick(quick="onecycle", full="constant")))
 
@@ -100,21 +100,22 @@ def vaegan_cifar() -> ModelSpec:
     """The VAE-GAN of appendix A.3 on CIFAR-10: zdim = 128, Miyato et al.'s decoder and
     spectrally normalised discriminator, Adam 2e-4 with betas (0, 0.9), 5 discriminator
     updates per encoder and decoder update, 150 epochs in the paper. The full profile: the
-    paper's widths, 5 updates, 30 epochs; the quick profile: an eighth of the widths, one
-    discriminator update, 2 epochs of 4,000 images."""
+    paper's widths, 5 updates, 30 epochs; the colab profile: half the widths, 3 epochs; the quick
+    profile: an eighth of the widths, one discriminator update, 2 epochs of 4,000 images."""
     return ModelSpec(
         name="cifar-vaegan", dataset="cifar10", arch="vaegan",
-        arch_kwargs={"zdim": 128, "width": pick(quick=8, full=64)},
+        arch_kwargs={"zdim": 128, "width": pick(quick=8, full=64, colab=32)},
         method="vaegan", method_kwargs={"lr": 2e-4, "betas": [0.0, 0.9],
                                         "n_critic": pick(quick=1, full=5, paper=5)},
         n_train=pick(quick=4_000, full=None), n_eval=1000,
-        train=TrainConfig(epochs=pick(quick=2, full=30, paper=150), batch_size=64, optimizer="adam",
+        train=TrainConfig(epochs=pick(quick=2, full=30, paper=150, colab=3), batch_size=64, optimizer="adam",
                           lr=2e-4, weight_decay=0.0, schedule="constant", amp=False))
 
 
 def roar_fractions() -> tuple[float, ...]:
-    """Fractions of pixels replaced in ROAR and KAR (section 3.2: 0.1, 0.3, 0.5, 0.7, 0.9)."""
-    return pick(quick=(0.1, 0.5, 0.9), full=(0.1, 0.3, 0.5, 0.7, 0.9))
+    """Fractions of pixels replaced in ROAR and KAR (section 3.2: 0.1, 0.3, 0.5, 0.7, 0.9; the
+    quick and colab profiles take 0.1, 0.5 and 0.9)."""
+    return pick(quick=(0.1, 0.5, 0.9), full=(0.1, 0.3, 0.5, 0.7, 0.9), colab=(0.1, 0.5, 0.9))
 
 
 def roar_retrains() -> int:
@@ -130,7 +131,7 @@ def roar_classifier(dataset: str = "mnist") -> ModelSpec:
     for 3 epochs on 4,000 images (quick), 256 units for 5 epochs on 20,000 images (full).
     CIFAR-10 (the paper retrains its CIFAR-10 CNN): the same perceptron on 3,000 images for 2
     epochs on a CPU (quick), the five-layer CNN at width 16 for 5 epochs on 20,000 images on
-    GPUs (full)."""
+    GPUs (full; colab on 10,000 images)."""
     if dataset == "mnist":
         arch, kwargs = pick(quick=("mlp", {"hidden": 128}), full=("mlp", {"hidden": 256}))
     elif dataset == "cifar10":
@@ -139,7 +140,7 @@ def roar_classifier(dataset: str = "mnist") -> ModelSpec:
         raise ValueError(f"dataset must be 'mnist' or 'cifar10', got {dataset!r}")
     return ModelSpec(
         name=f"roar-{dataset}", dataset=dataset, arch=arch, arch_kwargs=kwargs,
-        method="standard", n_train=pick(quick=4_000 if dataset == "mnist" else 3_000, full=20_000),
+        method="standard", n_train=pick(quick=4_000 if dataset == "mnist" else 3_000, full=20_000, colab=10_000),
         n_eval=1000,
         train=TrainConfig(epochs=pick(quick=3 if dataset == "mnist" else 2, full=5), batch_size=64,
                           optimizer="adam", lr=2e-3 if dataset == "mnist" else 1e-3,

@@ -47,7 +47,7 @@ def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two:
     rank (128, the full width of the quick profile's layer, projects nothing). The
     fine-tuning starts from the trained cifar_standard model (the spec's ``init``): SGD at
     0.01 (the paper's learning rate), one-cycle, 2 epochs on the quick profile's 5,000
-    images, 30 on all of them in the full profile.
+    images, 30 on all of them in the full profile (5 in the colab profile).
     """
     base = cifar_standard()
     lam1 = LOW_RANK_LAMBDAS[0] if lam1 is None else lam1
@@ -56,7 +56,7 @@ def cifar_low_rank(lam1: float | None = None, lam2: float | None = None, *, two:
     if rank is not None:
         ranks[-1] = rank
     name = ("cifar-2lr" if two else "cifar-1lr") + f"-{lam1:g}-{lam2:g}" + (f"-r{rank}" if rank else "")
-    epochs = pick(quick=2, full=30, paper=500) if epochs is None else epochs
+    epochs = pick(quick=2, full=30, paper=500, colab=5) if epochs is None else epochs
     return ModelSpec(
         name=name, dataset="cifar10", arch=base.arch, arch_kwargs=dict(base.arch_kwargs),
         method="low_rank", augment=True, n_train=base.n_train, n_eval=base.n_eval,
@@ -76,12 +76,13 @@ LOW_RANK_COLLAPSE = (1.0, 1e-1)
 def low_rank_lambdas() -> tuple[tuple[float, float], ...]:
     """The (lambda_1, lambda_2) of chapter 7's sweep: 0 (the N-LR control), the recipe's
     :data:`LOW_RANK_LAMBDAS`, :data:`LOW_RANK_STRONG` and :data:`LOW_RANK_COLLAPSE`; the full
-    profile adds 1e-3."""
-    return pick(quick=((0.0, 0.0), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE),
+    profile adds 1e-3 (the colab profile keeps the quick sweep)."""
+    sweep = ((0.0, 0.0), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE)
+    return pick(quick=sweep, colab=sweep,
                 full=((0.0, 0.0), (1e-3, 1e-4), LOW_RANK_LAMBDAS, LOW_RANK_STRONG, LOW_RANK_COLLAPSE))
 
 
 def low_rank_two() -> bool:
-    """Whether chapter 7 trains the 2-LR model: on GPUs (full profile) only; on a CPU its
-    4,096 x 4,096 LR layer costs about a second per step."""
+    """Whether chapter 7 trains the 2-LR model: on GPUs (the colab and full profiles) only; on a
+    CPU its 4,096 x 4,096 LR layer costs about a second per step."""
     return pick(quick=False, full=True)
