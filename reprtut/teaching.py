@@ -171,6 +171,23 @@ def chapter_times(where: str | Path | None = None) -> dict[str, dict]:
     return out
 
 
+def estimated_times(profile: str | None = None, device: str = "T4") -> dict:
+    """The cost model's cold estimate of every page on a GPU, as a record of
+    :func:`chapter_times` (``"label"`` says it is an estimate; pages that train nothing count
+    as 0 s): what the syllabus shows for a GPU runtime until a GPU run is recorded. The
+    profile defaults to the one a CUDA device gets (:data:`reprtut.profiles.GPU_DEFAULT`)."""
+    from . import profiles
+    from .bench import costs, plan
+
+    profile = profiles.GPU_DEFAULT if profile is None else profile
+    if device not in costs.GPUS:
+        raise ValueError(f"device must be one of {', '.join(costs.GPUS)}, got {device!r}")
+    seconds = {r["page"]: 60.0 * r[f"min_{device}"] for r in plan.table(profile)}
+    seconds.update({Path(name).name: 0.0 for name in plan.PAGES_WITHOUT_WORK})
+    return {"label": f"estimated by the cost model for a {device}, {profile} profile, empty model cache",
+            "seconds": seconds, "estimated": True}
+
+
 def _minutes(pages: tuple[str, ...], record: dict | None) -> str:
     if record is None:
         return "no recorded times"
@@ -214,7 +231,7 @@ def syllabus_markdown(pages: list[Page], times: dict[str, dict]) -> str:
                 f"- **Prerequisites:** {'; '.join(s.prerequisites)}",
                 f"- **Lecture (45 min):** {s.lecture}. **Lab (45 min):** {s.lab}.",
                 f"- **Run time of the pages:** CPU, quick profile: {row['cpu']}; "
-                f"GPU: {row['gpu']}",
+                f"GPU{' (estimated)' if times.get('gpu', {}).get('estimated') else ''}: {row['gpu']}",
                 "- **Learning objectives:**", *(f"  - {o}" for o in row["objectives"]),
                 "- **Exercises to assign:** " + "; ".join(
                     f"{{ref}}`{_plain(e.title)} <{e.label}>`" + (" (auto-checked)" if e.checks else "")

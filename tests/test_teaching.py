@@ -70,6 +70,22 @@ def test_times_are_read_from_recorded_runs_or_said_to_be_missing(pages, tmp_path
     assert rows[0]["gpu"] == "0.5 min" and rows[1]["gpu"].startswith("not recorded for")
 
 
+def test_gpu_times_are_the_cost_models_estimates_labelled_so(pages, monkeypatch):
+    from reprtut.bench import plan
+    monkeypatch.setattr(plan, "table", lambda profile=None: [
+        {"page": p.stem, "min_T4": 2.0, "profile": profile} for p in pages])
+    est = teaching.estimated_times()
+    assert est["estimated"] and "colab profile" in est["label"] and "T4" in est["label"]
+    rows = teaching.syllabus(pages, {"gpu": est})
+    assert all(r["gpu"] == f"{2.0 * len(r['pages']):.1f} min" or "performance" in
+               [p.stem for p in r["pages"]] for r in rows)
+    text = teaching.syllabus_markdown(pages, {"gpu": est})
+    assert text.count("GPU (estimated): ") == len(teaching.SESSIONS)
+    assert "GPU (estimated)" not in teaching.syllabus_markdown(pages, {})
+    with pytest.raises(ValueError, match="device must be one of"):
+        teaching.estimated_times(device="V100")
+
+
 def test_the_index_lists_every_exercise(pages):
     rows = teaching.index_rows(pages)
     assert len(rows) == sum(len(p.exercises) for p in pages)
