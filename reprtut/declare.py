@@ -29,6 +29,7 @@ import contextvars
 import functools
 import inspect
 import math
+import os
 import types
 import typing
 
@@ -188,14 +189,26 @@ class Function(Spec):
 
 
 class Instance(Spec):
-    def __init__(self, *types):
-        self.types = types
+    """An instance of one of ``types``; ``what`` says what it is and where one comes from
+    (default: the types' names)."""
+    def __init__(self, *types, what=None):
+        self.types, self.what = types, what
 
     def check(self, v, name, args, reads, specs):
         if not isinstance(v, self.types):
-            raise ArgumentTypeError(f"{name} must be a {' or '.join(t.__name__ for t in self.types)}, "
-                                    f"got {_show(v)}")
+            what = self.what or f"a {' or '.join(t.__name__ for t in self.types)}"
+            raise ArgumentTypeError(f"{name} must be {what}, got {_show(v)}")
         return v
+
+
+class File(Spec):
+    """A file path: a non-empty ``str`` or an ``os.PathLike`` (a :class:`pathlib.Path`),
+    passed on as given."""
+    def check(self, v, name, args, reads, specs):
+        if isinstance(v, os.PathLike) or (isinstance(v, str) and v):
+            return v
+        raise ArgumentTypeError(f"{name} must be a file path (a non-empty str or a "
+                                f"pathlib.Path), got {_show(v)}")
 
 
 class Tensor(Spec):

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from . import validate
-from .declare import Count, Function, Instance, Spec, checked
+from .declare import Count, File, Function, Instance, checked
 from .data import TensorLoader
 from .device import autocast, grad_scaler
 from .methods.base import Objective
@@ -83,28 +83,6 @@ class History(dict):
         """One panel of the given columns (default: every accuracy) against the epoch."""
         from .viz import plot_history
         return plot_history(self, keys, ax=ax)
-
-
-class Of(Instance):
-    """An instance of ``cls``; the message says what it is and where one comes from."""
-    def __init__(self, cls, what: str):
-        super().__init__(cls)
-        self.what = what
-
-    def check(self, v, name, args, reads, specs):
-        if not isinstance(v, self.types):
-            raise validate.ArgumentTypeError(f"{name} must be {self.what}, got {validate._show(v)}")
-        return v
-
-
-class File(Spec):
-    """A file path: a non-empty ``str`` or an ``os.PathLike`` (a :class:`pathlib.Path`),
-    passed on as given."""
-    def check(self, v, name, args, reads, specs):
-        if isinstance(v, os.PathLike) or (isinstance(v, str) and v):
-            return v
-        raise validate.ArgumentTypeError(f"{name} must be a file path (a non-empty str or a "
-                                         f"pathlib.Path), got {validate._show(v)}")
 
 
 FilePath = Annotated[str | os.PathLike, File()]
@@ -191,10 +169,10 @@ def _check_weights(objective: nn.Module, epoch: int, cfg: TrainConfig) -> None:
 
 
 @checked
-def fit(objective: Annotated[Objective, Of(Objective, "a reprtut.methods.Objective (e.g. "
-                                               "methods.build('standard', model))")],
-        loader: Annotated[TensorLoader, Of(TensorLoader, "a reprtut.data.TensorLoader")],
-        cfg: Annotated[TrainConfig, Of(TrainConfig, "a reprtut.train.TrainConfig")], *,
+def fit(objective: Annotated[Objective, Instance(Objective, what="a reprtut.methods.Objective (e.g. "
+                                                          "methods.build('standard', model))")],
+        loader: Annotated[TensorLoader, Instance(TensorLoader, what="a reprtut.data.TensorLoader")],
+        cfg: Annotated[TrainConfig, Instance(TrainConfig, what="a reprtut.train.TrainConfig")], *,
         eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         checkpoint: FilePath | None = None, progress: bool = True,
         on_step: Annotated[Callable[[int, int], None], Function("a function on_step(epoch, step)")] | None = None,

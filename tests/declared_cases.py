@@ -290,7 +290,7 @@ def example(spec, name, args, specs):
         return "a"
     if isinstance(spec, d.Function):
         return rt.attacks.pgd
-    if isinstance(spec, rt.train.File):
+    if isinstance(spec, d.File):
         return str(_tmp() / "example.pt")
     raise LookupError(f"no example for {name}: {type(spec).__name__}")
 
@@ -419,7 +419,7 @@ def bad_values(spec, name, value, args, optional) -> list[tuple[str, object]]:
         return [("str", "pgd"), ("int", 1)] + none
     if isinstance(spec, d.Instance):
         return [("str", "x")]
-    if isinstance(spec, rt.train.File):
+    if isinstance(spec, d.File):
         return [("int", 3), ("empty", ""), ("list", [str(value)])] + none
     if isinstance(spec, rt.cache._Device):
         return [("unknown", "gpu"), ("bool", True), ("list", [value]), ("float", 0.5)] + none

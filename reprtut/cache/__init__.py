@@ -52,8 +52,8 @@ from ..attacks import Threat
 from ..device import default_device
 from ..methods.base import Objective
 from ..nn import under
-from ..declare import Spec, checked
-from ..train import Diverged, History, Of, TrainConfig, fit, load_checkpoint, save_atomic
+from ..declare import Instance, Spec, checked
+from ..train import Diverged, History, TrainConfig, fit, load_checkpoint, save_atomic
 from . import hub
 from .files import checksum_path, sha256_of, write_checksum
 
@@ -300,7 +300,7 @@ Device = Annotated[torch.device | str, _Device()]
 
 
 @checked
-def get(spec: Annotated[ModelSpec, Of(ModelSpec, "a ModelSpec (see reprtut.recipes)")], *,
+def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see reprtut.recipes)")], *,
         device: Device | None = None, progress: bool = True, retrain: bool = False) -> Trained:
     """Load the model of ``spec`` from the cache, training (or resuming) it first if needed.
 
