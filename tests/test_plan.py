@@ -69,8 +69,10 @@ def test_a_linear_layer_is_counted_as_by_hand():
     assert c.total == 3 * 2 * 4 * 12 * 5
 
 
-def test_a_recipe_step_is_counted_with_its_attack_steps(monkeypatch):
+def test_a_recipe_step_is_counted_with_its_attack_steps(monkeypatch, tmp_path):
     monkeypatch.setenv("REPRTUT_PROFILE", "quick")
+    monkeypatch.setenv("REPRTUT_CACHE", str(tmp_path))   # no count stored by an earlier run
+    monkeypatch.setattr(costs, "_COUNTED", {})
     standard = recipes.roar_classifier("mnist")
     c = costs.per_image(standard)
     # The perceptron of ROAR: Linear(784, 128) and Linear(128, 10). A step: the forward pass,
@@ -120,3 +122,21 @@ def test_a_gpu_is_costed_at_its_known_peak(monkeypatch, name, peak):
     from reprtut.bench import common
     monkeypatch.setattr(common, "device_name", lambda device: name)
     assert plan.gpu_device(torch.device("cuda")).amp_tflops == peak
+
+
+def test_a_count_is_stored_for_the_next_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("REPRTUT_PROFILE", "quick")
+    monkeypatch.setenv("REPRTUT_CACHE", str(tmp_path))
+    monkeypatch.setattr(costs, "_COUNTED", {})
+    spec = recipes.roar_classifier("mnist")
+    counted = costs.per_image(spec)
+    assert (tmp_path / costs.COUNTS_FILE).is_file()
+    # A new process (an empty memo) reads the count instead of running the step again.
+    monkeypatch.setattr(costs, "_COUNTED", {})
+    monkeypatch.setattr(costs, "_per_image", lambda spec: pytest.fail("counted again"))
+    assert costs.per_image(spec) == counted
+    # A torn file is counted again, not trusted.
+    (tmp_path / costs.COUNTS_FILE).write_text("{not json")
+    monkeypatch.setattr(costs, "_COUNTED", {})
+    monkeypatch.setattr(costs, "_per_image", lambda spec: counted)
+    assert costs.per_image(spec) == counted

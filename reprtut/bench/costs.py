@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -128,6 +130,34 @@ class FlopCount(TorchDispatchMode):
 
 
 _COUNTED: dict[str, StepCost] = {}
+# The counts, kept beside the trained models so that every process of a run (the tests, the
+# appendix, the syllabus) counts each recipe once: a step of a ResNet-18 recipe takes seconds
+# on a CPU, and the full and colab profiles have dozens. Keyed also by torch's version, whose
+# FLOP formulas they are.
+COUNTS_FILE = "step-counts.json"
+
+
+def _stored_counts() -> tuple[Path | None, dict]:
+    from ..cache import cache_dir
+    try:
+        path = cache_dir() / COUNTS_FILE
+        return path, (json.loads(path.read_text()) if path.is_file() else {})
+    except (OSError, ValueError):   # unreadable or torn: count again
+        return None, {}
+
+
+def _store_count(key: str, cost: StepCost) -> None:
+    path, known = _stored_counts()
+    if path is None:
+        return
+    known[key] = asdict(cost)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, path)      # atomic: a reader sees the old file or the new one
+    except OSError:
+        pass                       # an unwritable cache only costs the next process a count
 
 
 def _per_image(spec: ModelSpec) -> StepCost:
@@ -185,10 +215,15 @@ def per_image(spec: ModelSpec) -> StepCost:
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
     # What the count depends on: not the name, data size, epochs or batch size.
-    key = json.dumps([spec.dataset, spec.arch, spec.arch_kwargs, spec.method, spec.method_kwargs,
-                      spec.freeze], sort_keys=True, default=str)
+    key = json.dumps([torch.__version__, spec.dataset, spec.arch, spec.arch_kwargs, spec.method,
+                      spec.method_kwargs, spec.freeze], sort_keys=True, default=str)
     if key not in _COUNTED:
-        _COUNTED[key] = _per_image(spec)
+        stored = _stored_counts()[1].get(key)
+        if stored is not None:
+            _COUNTED[key] = StepCost(**stored)
+        else:
+            _COUNTED[key] = _per_image(spec)
+            _store_count(key, _COUNTED[key])
     return _COUNTED[key]
 
 
