@@ -16,7 +16,7 @@ reachable here as ``reprtut.recipes.<name>``.
 """
 
 from .policies import CIFAR_EPS, MNIST_EPS
-from .adversarial import cifar_arch, cifar_pgd, cifar_standard, mnist_pgd, mnist_standard
+from .adversarial import CIFAR_VALIDATION, cifar_arch, cifar_pgd, cifar_standard, mnist_pgd, mnist_standard
 from .perceptual_regularization import (multitask, perceptual, perceptual_lambdas, perceptual_mnist,
                                         perceptual_sgd, supervised, transfer, transfer_lambda,
                                         transfer_spec)
@@ -27,9 +27,9 @@ from .afd import (CIFAR_LRS, MNIST_LRS, afd_cifar_pgd, afd_cifar_standard, afd_c
                   cifar_afd, cifar_feature_matching, cifar_trades, mnist_afd, mnist_afd_study,
                   mnist_feature_matching, mnist_surrogate, mnist_trades, training_cost)
 from .low_rank import (LOW_RANK_COLLAPSE, LOW_RANK_LAMBDAS, LOW_RANK_STRONG, NYSTROM_RUNS,
-                       cifar_low_rank, low_rank_lambdas, low_rank_layers, low_rank_two)
+                       cifar_low_rank, low_rank_lambdas, low_rank_layers)
 
-__all__ = ["CIFAR_EPS", "MNIST_EPS", "cifar_arch", "cifar_pgd", "cifar_standard", "mnist_pgd",
+__all__ = ["CIFAR_EPS", "MNIST_EPS", "CIFAR_VALIDATION", "cifar_arch", "cifar_pgd", "cifar_standard", "mnist_pgd",
            "mnist_standard", "multitask", "perceptual", "perceptual_lambdas", "perceptual_mnist",
            "perceptual_sgd", "supervised", "transfer", "transfer_lambda", "transfer_spec",
            "CIFAR_L2_EPS", "cifar_judge", "cifar_l2", "interp_cifar", "interp_eps", "interp_mnist",
@@ -38,5 +38,4 @@ __all__ = ["CIFAR_EPS", "MNIST_EPS", "cifar_arch", "cifar_pgd", "cifar_standard"
            "cifar_afd", "cifar_feature_matching", "cifar_trades", "mnist_afd", "mnist_afd_study",
            "mnist_feature_matching", "mnist_trades", "afd_cifar_surrogate", "mnist_surrogate",
            "training_cost", "NYSTROM_RUNS", "LOW_RANK_COLLAPSE", "LOW_RANK_LAMBDAS",
-           "LOW_RANK_STRONG", "cifar_low_rank", "low_rank_lambdas", "low_rank_layers",
-           "low_rank_two"]
+           "LOW_RANK_STRONG", "cifar_low_rank", "low_rank_lambdas", "low_rank_layers"]
