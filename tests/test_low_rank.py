@@ -114,6 +114,34 @@ def test_lr_layer_keeps_activations_and_projects_w():
         LowRank(model, lam1=-1.0)
 
 
+def test_each_lr_layer_has_its_own_lambdas():
+    """2-LR weighs its layers apart: the loss is CE + sum_l (lam1_l L_c,l + lam2_l L_N,l)."""
+    torch.manual_seed(0)
+    model = rt.models.build("small_cnn", "cifar10", width=8)
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    layers = ["features.14", "features"]
+    obj = LowRank(model, layers=layers, ranks=[4, 3], lam1=[0.5, 2.0], lam2=[0.25, 4.0])
+    with capture(model, layers) as cap:
+        ce = torch.nn.functional.cross_entropy(model(x), y)
+    parts = [lr.losses(cap.outputs[n]) for n, lr in zip(layers, obj.lr_layers)]
+    loss, _ = obj.loss(x, y)
+    want = ce + 0.5 * parts[0][0] + 0.25 * parts[0][1] + 2.0 * parts[1][0] + 4.0 * parts[1][1]
+    assert torch.allclose(loss, want)
+    # One number is the weight of every layer, as before.
+    assert LowRank(model, layers=layers, ranks=[4, 3], lam1=0.5).lam1 == [0.5, 0.5]
+    with pytest.raises(ValueError, match="lam1 must be one number or one per layer"):
+        LowRank(model, layers=layers, ranks=[4, 3], lam1=[0.5])
+    with pytest.raises(ValueError, match="lam2"):
+        LowRank(model, layers=layers, ranks=[4, 3], lam2=[0.5, -1.0])
+
+
+def test_2lr_weighs_the_block_layer_by_its_scale():
+    spec = rt.recipes.cifar_low_rank(0.03, 0.003, two=True, block_scale=0.0251)
+    assert spec.method_kwargs["lam1"] == pytest.approx([0.03 * 0.025, 0.03])
+    assert spec.method_kwargs["lam2"] == pytest.approx([0.003 * 0.025 ** 0.5, 0.003])
+    assert rt.recipes.cifar_low_rank().method_kwargs["lam1"] == 0.03   # 1-LR: one layer, one number
+
+
 def test_pretraining_switch_waits_for_the_target_accuracy():
     model = rt.models.build("small_cnn", "cifar10", width=8)
     obj = LowRank(model, pretrain_acc=0.99)

@@ -194,10 +194,11 @@ def _p06() -> Page:
 def _p06a() -> Page:
     pick = profiles.pick
     specs = [R.afd_cifar_standard(), R.afd_cifar_pgd(), R.cifar_trades(), R.cifar_afd(),
-             R.cifar_afd(restart=1), R.cifar_feature_matching()]
+             R.cifar_afd(restart=1), R.afd_cifar_pgd(restart=1), R.cifar_trades(restart=1),
+             R.cifar_feature_matching()]
     four = specs[:4]
     steps = pick(quick=10, full=20)
-    attacks = _each(specs[3:5], 1000, steps)
+    attacks = _each(specs[1:7], 500, steps)   # the validation score of every run
     # The checklist at two eps (PGD on two losses), Square and AutoAttack on AT and AFD.
     attacks += _each(four, pick(quick=100, full=1000), 2 * 2 * steps + 2)
     strong = [specs[1], specs[3]]
@@ -211,11 +212,12 @@ def _p06a() -> Page:
 def _p07() -> Page:
     pick = profiles.pick
     specs = [R.cifar_low_rank(*lams) for lams in R.low_rank_lambdas()]
-    if R.low_rank_two():
-        specs.append(R.cifar_low_rank(two=True))
+    specs.append(R.cifar_low_rank(two=True))
     eps = len(pick(quick=[2, 4, 8], full=[1, 2, 4, 8, 16]))
-    # White-box and transferred attacks over the eps grid, DeepFool, iterations.
-    attacks = _each(specs[:2], pick(quick=100, full=1000), eps * 2 * 10 + 50 + pick(quick=20, full=50))
+    # White-box and transferred attacks over the eps grid, DeepFool, iterations, on the
+    # control, 1-LR and 2-LR.
+    attacks = _each([specs[0], specs[1], specs[-1]], pick(quick=100, full=1000),
+                    eps * 2 * 10 + 50 + pick(quick=20, full=50))
     return Page([R.cifar_standard(), *specs], attacks)
 
 
