@@ -18,6 +18,7 @@ from . import perceptual_analysis  # perceptions, attention, transfer matrices (
 from . import representation  # R(x) and the tools that optimise it (chapter 4)
 from . import images  # seeds, targets and image measures (chapter 4)
 from . import stats  # error bars: Wilson intervals, t intervals of paired differences
+from . import splits  # validation splits: held-out training images to tune on
 from . import manifold, attribution, toy  # VAE-GAN projection, attribution maps and ROAR/KAR, the 2-D toy (chapter 5)
 from . import sensitivity  # representation sensitivity, gradient landscape, dimensionality (chapter 6)
 from . import low_rank_analysis  # VR_k, max-margin classifiers on PCA projections (chapter 7)
@@ -28,4 +29,4 @@ __version__ = _metadata.version(__name__)  # pyproject.toml's, the one place it 
 __all__ = ["attacks", "book", "cache", "data", "device", "evaluate", "methods", "models", "nn",
            "profiles", "recipes", "stats", "train", "viz", "manifold", "attribution", "toy",
            "sensitivity", "low_rank_analysis", "masking", "derived", "perceptual_analysis",
-           "representation", "images", "bench", "check", "solutions", "teaching"]
+           "representation", "images", "bench", "check", "solutions", "teaching", "splits"]

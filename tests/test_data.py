@@ -147,12 +147,12 @@ def test_a_silent_server_times_out_instead_of_hanging(monkeypatch, tmp_path):
 
 def test_validation_split_is_the_tail_of_the_training_set_and_refuses_models_that_saw_it():
     train = rt.data.load("mnist", "train")
-    val = rt.data.validation("mnist", 500, trained_on=[12_000, len(train) - 500])
+    val = rt.splits.validation("mnist", 500, trained_on=[12_000, len(train) - 500])
     assert len(val) == 500 and torch.equal(val.x, train.x[-500:]) and torch.equal(val.y, train.y[-500:])
     for seen in ([None], [len(train) - 499]):
         with pytest.raises(ValueError, match="has seen the validation split"):
-            rt.data.validation("mnist", 500, trained_on=seen)
+            rt.splits.validation("mnist", 500, trained_on=seen)
     with pytest.raises(TypeError, match="trained_on must be a list or tuple"):
-        rt.data.validation("mnist", 500, trained_on=12_000)
+        rt.splits.validation("mnist", 500, trained_on=12_000)
     with pytest.raises(ValueError, match="n must be"):
-        rt.data.validation("mnist", len(train))
+        rt.splits.validation("mnist", len(train))

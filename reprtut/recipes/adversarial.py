@@ -45,7 +45,7 @@ def mnist_pgd() -> ModelSpec:
 
 
 # The last CIFAR-10 training images that no CIFAR-10 classifier of chapters 1, 2, 4 and 7
-# trains on: the validation split those chapters tune on (rt.data.validation).
+# trains on: the validation split those chapters tune on (rt.splits.validation).
 CIFAR_VALIDATION = 1_000
 
 

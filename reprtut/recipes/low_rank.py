@@ -16,7 +16,7 @@ from .adversarial import cifar_arch, cifar_standard
 # (lambda_1, lambda_2) of the recipe: the paper gives none. lambda_1 L_c must stay below the
 # cross-entropy; L_c starts near ||R(x)||^2 (~100 for the small CNN). Chapter 7 fine-tunes the
 # sweep of low_rank_lambdas() and takes the largest lambda_1 whose accuracy on the CIFAR-10
-# validation split (rt.data.validation) is within 2 points of the control's; in the quick
+# validation split (rt.splits.validation) is within 2 points of the control's; in the quick
 # profile that is this pair, at seeds 0-4.
 LOW_RANK_LAMBDAS = (3e-2, 3e-3)
 # t, the runs the ensembled Nyström projection of 2-LR averages (appendix B.2: the paper
