@@ -37,6 +37,32 @@ PEAK_TFLOPS = {
 COMMIT_ENV = "REPRTUT_COMMIT"
 
 
+def read_record(name: str) -> dict:
+    """A JSON record kept beside the trained models (``$REPRTUT_CACHE/<name>``: this CPU's
+    measured speed, the counted steps of the recipes), or ``{}`` when it is missing,
+    unreadable or torn (the caller measures again)."""
+    from ..cache import cache_dir
+    try:
+        path = cache_dir() / name
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_record(name: str, record: dict) -> None:
+    """Write :func:`read_record`'s ``name`` atomically (a reader sees the old file or the new
+    one); an unwritable cache only costs the next process a new measurement."""
+    from ..cache import cache_dir
+    path = cache_dir() / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def device_name(device: torch.device) -> str:
     """The accelerator's marketing name, or the CPU's model name."""
     if device.type == "cuda":

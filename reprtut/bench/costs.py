@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -33,6 +31,7 @@ from torch.utils.flop_counter import flop_registry
 from .. import data as data_mod
 from ..cache import ModelSpec, build
 from ..device import default_device
+from .common import read_record, write_record
 
 # Training images per dataset when a recipe uses all of them (n_train=None).
 TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "svhn": 73_257,
@@ -137,29 +136,6 @@ _COUNTED: dict[str, StepCost] = {}
 COUNTS_FILE = "step-counts.json"
 
 
-def _stored_counts() -> tuple[Path | None, dict]:
-    from ..cache import cache_dir
-    try:
-        path = cache_dir() / COUNTS_FILE
-        return path, (json.loads(path.read_text()) if path.is_file() else {})
-    except (OSError, ValueError):   # unreadable or torn: count again
-        return None, {}
-
-
-def _store_count(key: str, cost: StepCost) -> None:
-    path, known = _stored_counts()
-    if path is None:
-        return
-    known[key] = asdict(cost)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, path)      # atomic: a reader sees the old file or the new one
-    except OSError:
-        pass                       # an unwritable cache only costs the next process a count
-
-
 def _per_image(spec: ModelSpec) -> StepCost:
     # Counted on the device at hand: a GPU counts a ResNet-18's PGD step in milliseconds,
     # where a CPU takes seconds; the count does not depend on where it is made.
@@ -218,12 +194,12 @@ def per_image(spec: ModelSpec) -> StepCost:
     key = json.dumps([torch.__version__, spec.dataset, spec.arch, spec.arch_kwargs, spec.method,
                       spec.method_kwargs, spec.freeze], sort_keys=True, default=str)
     if key not in _COUNTED:
-        stored = _stored_counts()[1].get(key)
+        stored = read_record(COUNTS_FILE).get(key)
         if stored is not None:
             _COUNTED[key] = StepCost(**stored)
         else:
             _COUNTED[key] = _per_image(spec)
-            _store_count(key, _COUNTED[key])
+            write_record(COUNTS_FILE, {**read_record(COUNTS_FILE), key: asdict(_COUNTED[key])})
     return _COUNTED[key]
 
 

@@ -260,16 +260,13 @@ def cpu_device() -> costs.Device:
     ``$REPRTUT_CPU_PASS_MS``) if set; else the measurement stored in the model cache folder
     for this CPU and thread count; else measured now (:func:`.costs.measure_cpu` on the quick
     profile's MNIST and CIFAR-10 networks, about ten seconds) and stored."""
-    import json
-    from ..cache import cache_dir
-    from .common import device_name
+    from .common import device_name, read_record, write_record
 
     if "cpu" in _CPU:
         return _CPU["cpu"]
     name = f"CPU {device_name(torch.device('cpu'))} ({torch.get_num_threads()} threads)"
     env = os.environ.get("REPRTUT_CPU_GFLOPS")
-    store = cache_dir() / SPEED_FILE
-    known = json.loads(store.read_text()) if store.is_file() else {}
+    known = read_record(SPEED_FILE)
     if env:
         rate, per_pass = float(env) * 1e9, float(os.environ.get("REPRTUT_CPU_PASS_MS", "0")) / 1e3
     elif name in known:
@@ -277,14 +274,7 @@ def cpu_device() -> costs.Device:
     else:
         with profiles_as("quick"):
             rate, per_pass = costs.measure_cpu([R.mnist_standard(), R.cifar_standard(), R.mnist_pgd()])
-        known[name] = {"flop_per_s": rate, "pass_s": per_pass}
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known, indent=1))
-            os.replace(tmp, store)
-        except OSError:
-            pass    # an unwritable cache only costs the next process a new measurement
+        write_record(SPEED_FILE, {**known, name: {"flop_per_s": rate, "pass_s": per_pass}})
     _CPU["cpu"] = costs.Device(name, rate / 1e12, rate / 1e12, 1.0, per_pass, "measured")
     return _CPU["cpu"]
 
