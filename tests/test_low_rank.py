@@ -278,3 +278,17 @@ def test_paper_verdict_follows_the_intervals():
     assert paper_verdict(compare_proportions(0.5, 0.45, 20).order, "higher").startswith("is inconclusive")
     with pytest.raises(ValueError, match="paper"):
         paper_verdict("higher", "tied")
+
+
+def test_w_and_its_gradient_are_the_symmetrized_ones_exactly():
+    """W = (W_s + W_s^T) / 2 by contiguous transposes: the same numbers as the plain
+    expression, forward and backward (the fast path must not change a trained model)."""
+    from reprtut.methods.low_rank import _Symmetrize
+    torch.manual_seed(0)
+    A = torch.randn(300, 300, requires_grad=True)
+    B = A.detach().clone().requires_grad_()
+    G = torch.randn(300, 300)
+    ((A + A.T) / 2).backward(G)
+    W = _Symmetrize.apply(B)
+    W.backward(G)
+    assert torch.equal(W, (A + A.T).detach() / 2) and torch.equal(B.grad, A.grad)
