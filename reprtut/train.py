@@ -41,7 +41,7 @@ class TrainConfig:
     milestones: tuple[int, ...] = ()  # epochs at which "step" divides the learning rate by 10
     grad_clip: float | None = None    # max global gradient norm, None for no clipping
     seed: int = 0
-    amp: bool = True              # mixed precision on GPUs (see reprtut.device.amp_dtype)
+    amp: bool = True              # mixed precision where it pays (see reprtut.device.amp_dtype)
     compile: bool = False         # torch.compile the model (worth it on GPUs for long runs)
 
     def __post_init__(self):

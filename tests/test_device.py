@@ -1,5 +1,6 @@
 """The precision of older GPUs (Colab's T4): fp16 with a gradient scaler below compute
-capability 8.0, bf16 without one from 8.0 on, and a scaler whose state survives a resume.
+capability 8.0, bf16 without one from 8.0 on (and on CPUs with native bf16), and a scaler
+whose state survives a resume.
 
 No GPU is needed: the capability is mocked, and the scaler is exercised on the CPU (torch's
 GradScaler runs on "cpu" since 2.3)."""
@@ -29,9 +30,16 @@ def test_amp_dtype_is_fp16_below_capability_8_and_bf16_from_it(monkeypatch, capa
     assert amp_dtype(CUDA) == expected
 
 
-def test_amp_dtype_is_fp32_on_cpu_whatever_the_gpu_says(monkeypatch):
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (False, False, None),             # emulated bf16 (AVX2, or AVX512 without BF16): fp32
+    (True, False, torch.bfloat16),    # AVX512-BF16, e.g. AMD EPYC Zen 4
+    (False, True, torch.bfloat16),    # AMX tiles, e.g. Intel Sapphire Rapids
+])
+def test_amp_dtype_on_cpu_is_bf16_only_where_it_is_native(monkeypatch, avx512_bf16, amx, expected):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
-    assert amp_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert amp_dtype(torch.device("cpu")) == expected, "never the mocked T4's fp16 on a CPU"
 
 
 class _Spy:
@@ -49,7 +57,7 @@ def test_grad_scaler_is_enabled_only_for_fp16(monkeypatch, capability, enabled):
     scaler = grad_scaler(CUDA)
     assert (scaler.device, scaler.enabled) == ("cuda", enabled)
     assert grad_scaler(CUDA, enabled=False).enabled is False, "amp=False turns the scaler off"
-    assert grad_scaler(torch.device("cpu")).enabled is False, "no scaler for fp32 on CPUs"
+    assert grad_scaler(torch.device("cpu")).enabled is False, "no scaler on CPUs (fp32 or bf16)"
 
 
 # --- the scaler's state through a checkpoint ---------------------------------------------

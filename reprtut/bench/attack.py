@@ -2,7 +2,7 @@
 
 Images per second and the ratio reprtut / torchattacks twice: both in fp32 (the same
 arithmetic, so the ratio measures the implementations' overhead), and reprtut in mixed
-precision (:func:`reprtut.device.attack_dtype`: bf16 or fp16 on GPUs, bf16 on CPUs with native
+precision (:func:`reprtut.device.amp_dtype`: bf16 or fp16 on GPUs, bf16 on CPUs with native
 bf16) against torchattacks in fp32, its default. The model is the active profile's CIFAR-10
 architecture (``recipes.cifar_arch``, or ``arch``) with random weights (speed does not depend
 on them); the images are CIFAR-10 test images if the data is at hand, else uniform noise
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from .. import attacks, data, models, recipes
-from ..device import attack_dtype, to_device_layout
+from ..device import amp_dtype, to_device_layout
 from .common import Profiled, alternate
 
 EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 20   # Madry et al.'s CIFAR-10 evaluation attack
@@ -48,7 +48,7 @@ def run(device: torch.device, *, batch: int = 256, repeats: int = 5, arch: str |
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     x, y, synthetic = images(batch, device)
-    dtype = attack_dtype(device)
+    dtype = amp_dtype(device)
 
     def ours(mixed: bool):
         with torch.autocast(device.type, dtype=dtype, enabled=mixed and dtype is not None):

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import flop_registry
 
 from .. import data as data_mod
 from ..cache import ModelSpec, build
-from ..device import default_device
+from ..device import autocast, default_device
 from .common import read_record, write_record
 
 # Training images per dataset when a recipe uses all of them (n_train=None).
@@ -262,7 +262,8 @@ def measure_cpu(specs: list[ModelSpec], steps: int = 3) -> tuple[float, float]:
     machine a niced measurement gets a fraction of the cores, but while it runs, it runs at
     the CPU's speed, so the rate is that of the process's threads when they have the cores
     to themselves (cache and memory contention from neighbours still slow it somewhat). A
-    few steps per model: a short measurement, good to tens of percent.
+    few steps per model: a short measurement, good to tens of percent. The steps run in the
+    precision the training loop uses here (:func:`reprtut.device.amp_dtype`).
     """
     rows = []
     for spec in specs:
@@ -279,10 +280,11 @@ def measure_cpu(specs: list[ModelSpec], steps: int = 3) -> tuple[float, float]:
             loss.backward()
             opt.step()
 
-        objective.step(x, y, update)
-        t0 = time.process_time()
-        for _ in range(steps):
+        with autocast(torch.device("cpu")):
             objective.step(x, y, update)
+            t0 = time.process_time()
+            for _ in range(steps):
+                objective.step(x, y, update)
         rows.append((c.flop * b, c.passes, (time.process_time() - t0) / steps))
     # Least squares for (1/rate, s) with both >= 0.
     a = torch.tensor([[f, p] for f, p, _ in rows], dtype=torch.float64)
