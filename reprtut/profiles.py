@@ -69,10 +69,14 @@ def seed() -> int:
 
 
 def describe() -> str:
-    """One line for the top of a chapter: which profile runs, on which device."""
-    from .device import default_device
+    """One line for the top of a chapter: which profile runs, on which device, and in which
+    precision models train there (e.g. ``training in bf16 autocast``)."""
+    from .device import amp_dtype, default_device
 
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     seeded = f" | seed {seed()}" if seed() else ""
-    return f"profile: {name()}{seeded} | device: {device.type}{gpu} | torch {torch.__version__}"
+    precision = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(
+        amp_dtype(device), "fp32")
+    return (f"profile: {name()}{seeded} | device: {device.type}{gpu} | training in {precision}"
+            f" | torch {torch.__version__}")

@@ -152,3 +152,11 @@ def test_the_loop_trains_in_the_precision_of_the_mocked_gpu(monkeypatch, capabil
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters())), "it trained"
     assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+@pytest.mark.parametrize("native, shown", [(True, "training in bf16 autocast"), (False, "training in fp32")])
+def test_a_chapter_banner_names_the_training_precision(monkeypatch, native, shown):
+    from reprtut import device, profiles
+    monkeypatch.setattr(device, "default_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(device, "native_bf16_cpu", lambda: native)
+    assert shown in profiles.describe()
