@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from contextvars import ContextVar
 
 import torch
+
+# True inside :func:`autocast`: the caller (the training loop) has chosen the precision, and
+# :func:`search_autocast` keeps it.
+_chosen: ContextVar[bool] = ContextVar("reprtut_precision_chosen", default=False)
 
 
 def default_device() -> torch.device:
@@ -43,13 +48,37 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
+@contextlib.contextmanager
 def autocast(device: torch.device | str | None = None, enabled: bool = True):
-    """Mixed-precision context for ``device`` (a no-op where :func:`amp_dtype` is ``None``)."""
+    """Mixed-precision context for ``device`` (fp32 where :func:`amp_dtype` is ``None`` or
+    ``enabled`` is false). Inside it the precision is the caller's: :func:`search_autocast`
+    keeps it, so a training step with ``amp=False`` attacks its batches in fp32."""
     device = torch.device(device) if device is not None else default_device()
     dtype = amp_dtype(device) if enabled else None
-    if dtype is None:
+    token = _chosen.set(True)
+    try:
+        with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+            yield
+    finally:
+        _chosen.reset(token)
+
+
+def search_autocast(device: torch.device | str):
+    """The precision of an attack's search on ``device``: bf16 autocast where models train in
+    bf16 (:func:`amp_dtype`), fp32 elsewhere, and the caller's inside :func:`autocast`.
+
+    Only the search runs in it: the gradient steps of PGD and its variants, whose direction
+    needs no more than bf16's three digits. Every verdict (accuracy, success, a norm, a
+    representation) is computed in fp32 on the images the search returns, and the
+    minimum-perturbation attacks (DeepFool, C&W, DDN and PGD with early stopping), which
+    place points just past the boundary, stay in fp32, as do the representation
+    optimisations, whose iterates are the results. Never fp16: its range flushes small input gradients to zero, which would look like
+    gradient masking.
+    """
+    device = torch.device(device)
+    if _chosen.get() or amp_dtype(device) != torch.bfloat16:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def grad_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradScaler:

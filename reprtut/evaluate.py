@@ -225,11 +225,12 @@ def accuracy_over_iterations(model: Model, x: Images, y: Labels, *, eps: Eps, st
     preds = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        seen: list[torch.Tensor] = []
+        iterates: list[torch.Tensor] = []
         x_last = pgd_steps(model, xb, yb, eps=eps, norm=norm, steps=steps, step_size=step_size,
                            random_start=False, loss_fn=loss_fn,
-                           on_step=lambda k, x_k, logits: seen.append(logits.argmax(1)))
-        seen.append(predict(model, x_last).argmax(1))
+                           on_step=lambda k, x_k, logits: iterates.append(x_k.detach()))
+        # Each iterate's label is a verdict, read in fp32 (the search's logits may be bf16).
+        seen = [predict(model, x_k).argmax(1) for x_k in [*iterates, x_last]]
         preds.append(torch.stack(seen, 1))                                # (b, steps + 1)
     same = torch.cat(preds) == torch.cat(preds)[:, :1]                    # (N, steps + 1)
     instantaneous = same.float().mean(0)

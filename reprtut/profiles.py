@@ -70,13 +70,13 @@ def seed() -> int:
 
 def describe() -> str:
     """One line for the top of a chapter: which profile runs, on which device, and in which
-    precision models train there (e.g. ``training in bf16 autocast``)."""
+    precision models train and attacks take their steps there (e.g. ``training and attack
+    steps in bf16 autocast``; :func:`reprtut.device.search_autocast`)."""
     from .device import amp_dtype, default_device
 
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     seeded = f" | seed {seed()}" if seed() else ""
-    precision = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(
-        amp_dtype(device), "fp32")
-    return (f"profile: {name()}{seeded} | device: {device.type}{gpu} | training in {precision}"
-            f" | torch {torch.__version__}")
+    precision = {torch.bfloat16: "training and attack steps in bf16 autocast",
+                 torch.float16: "training in fp16 autocast"}.get(amp_dtype(device), "training in fp32")
+    return f"profile: {name()}{seeded} | device: {device.type}{gpu} | {precision} | torch {torch.__version__}"

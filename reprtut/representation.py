@@ -117,7 +117,8 @@ def coordinate_loss(r: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep=()):
-    """PGD in the l2 ball of eps around x0 on ``loss_fn(R(x), target)``, from delta = 0.
+    """PGD in the l2 ball of eps around x0 on ``loss_fn(R(x), target)``, from delta = 0, in
+    fp32: the iterate is the result (an inversion of R(x0) is x0 itself).
 
     Arguments already checked. Returns the last iterate and ``{k: iterate before step k}``
     for k in ``keep``.
@@ -130,7 +131,7 @@ def _optimise(model, x0, target, loss_fn, *, eps, steps, step_size, ascend, keep
 
     x = pgd_steps(model.features, x0, target, eps=eps, norm="l2", steps=steps,
                   step_size=step_size, random_start=False, targeted=not ascend,
-                  loss_fn=loss_fn, on_step=on_step if keep else None)
+                  loss_fn=loss_fn, on_step=on_step if keep else None, bf16_steps=False)
     return x, snapshots
 
 

@@ -1,6 +1,7 @@
 """The precision of older GPUs (Colab's T4): fp16 with a gradient scaler below compute
 capability 8.0, bf16 without one from 8.0 on (and on CPUs with native bf16), and a scaler
-whose state survives a resume.
+whose state survives a resume; the steps of an attack in bf16 exactly where models train in
+bf16 (outside a training step, whose precision holds), its verdicts in fp32.
 
 No GPU is needed: the capability is mocked, and the scaler is exercised on the CPU (torch's
 GradScaler runs on "cpu" since 2.3)."""
@@ -154,9 +155,89 @@ def test_the_loop_trains_in_the_precision_of_the_mocked_gpu(monkeypatch, capabil
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
-@pytest.mark.parametrize("native, shown", [(True, "training in bf16 autocast"), (False, "training in fp32")])
+@pytest.mark.parametrize("native, shown", [(True, "training and attack steps in bf16 autocast"),
+                                           (False, "training in fp32")])
 def test_a_chapter_banner_names_the_training_precision(monkeypatch, native, shown):
     from reprtut import device, profiles
     monkeypatch.setattr(device, "default_device", lambda: torch.device("cpu"))
     monkeypatch.setattr(device, "native_bf16_cpu", lambda: native)
     assert shown in profiles.describe()
+
+
+# --- the precision of an attack's steps and of its verdict ------------------------------
+
+def _head_dtypes(model):
+    seen = []
+    model.head.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    return seen
+
+
+def _batch():
+    torch.manual_seed(0)
+    return torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+
+
+@pytest.mark.parametrize("native, dtype", [(True, torch.bfloat16), (False, torch.float32)])
+def test_pgd_steps_run_in_bf16_where_training_does_and_the_verdict_in_fp32(monkeypatch, native, dtype):
+    monkeypatch.setattr(rt.device, "native_bf16_cpu", lambda: native)
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = _head_dtypes(model)
+    x, y = _batch()
+    x_adv = rt.attacks.pgd(model, x, y, eps=0.1, steps=3)
+    assert set(seen) == {dtype} and len(seen) == 3, f"the steps ran in {seen}"
+    assert x_adv.dtype == torch.float32, "images stay fp32"
+    seen.clear()
+    rt.evaluate.accuracy(model, x_adv, y)
+    rt.evaluate.accuracy_over_iterations(model, x, y, eps=0.1, steps=2, step_size=0.05)
+    assert set(seen) - {dtype} == {torch.float32} or not native, "verdicts in fp32"
+    assert seen[-3:] == [torch.float32] * 3, "each iterate's label is read in fp32"
+
+
+def test_minimum_perturbation_attacks_stay_in_fp32(monkeypatch):
+    monkeypatch.setattr(rt.device, "native_bf16_cpu", lambda: True)
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = _head_dtypes(model)
+    x, y = _batch()
+    rt.attacks.deepfool(model, x, y, steps=2)
+    rt.attacks.cw_l2(model, x, y, steps=2)
+    rt.attacks.iter_fgsm(model, x, y, eps=0.1, steps=2, early_stop=True)
+    assert set(seen) == {torch.float32}
+
+
+def test_representation_optimisations_stay_in_fp32(monkeypatch):
+    """An inversion's iterate is the image shown: fp32, so that inverting R(x) from x itself
+    stays at x."""
+    monkeypatch.setattr(rt.device, "native_bf16_cpu", lambda: True)
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = []
+    model.features.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    x, _ = _batch()
+    r_target = rt.representation.representation(model, x[2:4])
+    rt.representation.invert(model, x[:2], r_target, eps=1.0, steps=2, step_size=0.1)
+    assert set(seen) == {torch.float32}
+
+
+def test_models_trained_in_fp16_take_their_attack_steps_in_fp32(monkeypatch):
+    """On a T4 (fp16 autocast) an attack's steps stay in fp32: fp16 flushes small input
+    gradients to zero, which would look like gradient masking."""
+    real_amp_dtype = rt.device.amp_dtype
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    monkeypatch.setattr(rt.device, "amp_dtype",
+                        lambda device: real_amp_dtype(CUDA if device.type == "cpu" else device))
+    assert rt.device.amp_dtype(torch.device("cpu")) == torch.float16, "the mock stands"
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = _head_dtypes(model)
+    rt.attacks.pgd(model, *_batch(), eps=0.1, steps=2)
+    assert set(seen) == {torch.float32}
+
+
+@pytest.mark.parametrize("amp, dtype", [(True, torch.bfloat16), (False, torch.float32)])
+def test_a_training_step_attacks_in_its_own_precision(monkeypatch, amp, dtype):
+    """Inside the training loop's precision (``TrainConfig.amp``) the attack of a batch keeps
+    it: ``amp=False`` trains adversarially in fp32 even where attack steps are bf16."""
+    monkeypatch.setattr(rt.device, "native_bf16_cpu", lambda: True)
+    model = rt.models.mnist_cnn(width=4, hidden=32)
+    seen = _head_dtypes(model)
+    with rt.device.autocast(torch.device("cpu"), amp):
+        rt.attacks.Threat(eps=0.1, steps=2).perturb(model, *_batch())
+    assert set(seen) == {dtype}

@@ -7,6 +7,7 @@ iterative method (MIM) differ only in the norm, the loss, the momentum and the s
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
@@ -14,6 +15,7 @@ import torch.nn as nn
 
 from .. import validate
 from ..declare import checked
+from ..device import search_autocast
 from . import norms
 from ..nn import Images, Labels, Model, frozen
 from .core import Eps, Norm, Steps, StepSize, cross_entropy_sum, input_gradient
@@ -54,7 +56,7 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
               steps: int, step_size: float | None = None, random_start: bool = True,
               targeted: bool = False, loss_fn=cross_entropy_sum, decay: float = 0.0,
               early_stop: bool = False, on_step: StepHook | None = None,
-              box: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+              box: tuple[float, float] | None = (0.0, 1.0), bf16_steps: bool = True) -> torch.Tensor:
     """The PGD loop of :func:`pgd` without its argument checks, so without a host sync:
     the form that training objectives call on batches that come from the loader.
 
@@ -63,7 +65,15 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     early_stop: freeze each example at its first iterate that fools the model (argmax != y,
         or == y when targeted), as minimum-perturbation protocols do; the loop itself still
         runs ``steps`` times, so no host sync is needed to know when all are done.
-    on_step: a hook called as ``on_step(k, x_k, logits_k)`` before step k (for trajectories).
+    on_step: a hook called as ``on_step(k, x_k, logits_k)`` before step k (for trajectories);
+        logits_k come from the search, in :func:`reprtut.device.search_autocast`'s precision.
+
+    bf16_steps: take the steps in :func:`reprtut.device.search_autocast`'s precision (bf16
+        where models train in bf16; the returned images are the verdicts' business, in
+        fp32); False keeps fp32, for optimisations whose iterate is itself the result
+        (:mod:`reprtut.representation`). With ``early_stop`` the steps are fp32 too: the
+        loop then stops each example just past the boundary, which bf16 logits cannot place,
+        so it is a minimum-perturbation attack and runs in fp32 like them.
     box: (lo, hi), the range every coordinate of x_adv is clamped to (images: [0, 1]); None
         for inputs without one (the two-dimensional points of :mod:`reprtut.toy`).
     """
@@ -72,7 +82,8 @@ def pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
         return x.clone()
     step_size = norms.default_step_size(eps, steps) if step_size is None else step_size
     direction = -1.0 if targeted else 1.0
-    with frozen(model):
+    precision = search_autocast(x.device) if bf16_steps and not early_stop else contextlib.nullcontext()
+    with frozen(model), precision:
         delta = norms.random_start(x, eps, norm) if random_start else torch.zeros_like(x)
         delta = _in_box(x, delta, box)
         g = torch.zeros_like(x)
