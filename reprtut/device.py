@@ -72,8 +72,8 @@ def search_autocast(device: torch.device | str):
     representation) is computed in fp32 on the images the search returns, and the
     minimum-perturbation attacks (DeepFool, C&W, DDN and PGD with early stopping), which
     place points just past the boundary, stay in fp32, as do the representation
-    optimisations, whose iterates are the results. Never fp16: its range flushes small input gradients to zero, which would look like
-    gradient masking.
+    optimisations, whose iterates are the results. Never fp16: its range flushes small input
+    gradients to zero, which would look like gradient masking.
     """
     device = torch.device(device)
     if _chosen.get() or amp_dtype(device) != torch.bfloat16:
