@@ -26,18 +26,32 @@ Matrix = Annotated[torch.Tensor, Tensor(2, floating=True)]
 
 
 @checked
-@torch.no_grad()
 def activations(model: Model, x: Images, layer: str = "features",
                 batch_size: Annotated[int, Count(1)] = 500) -> torch.Tensor:
     """A = f_l^-(x): the outputs of ``layer`` (a name of ``model.named_modules()``; default
     R(x)) for images x (N, C, H, W) in [0, 1], flattened to (N, m), float32, in eval mode."""
-    find_layer(model, layer)
-    out = []
-    with frozen(model), capture(model, [layer]) as cap:
+    return activations_at(model, x, (layer,), batch_size)[layer]
+
+
+@checked
+@torch.no_grad()
+def activations_at(model: Model, x: Images, layers: Sequence[str] = ("features",),
+                   batch_size: Annotated[int, Count(1)] = 500) -> dict[str, torch.Tensor]:
+    """{layer: A} for every name in ``layers``, as :func:`activations` gives each, from one
+    forward pass over x: a page that studies two layers of a model pays for one pass."""
+    if (not isinstance(layers, (list, tuple)) or not layers
+            or not all(isinstance(n, str) for n in layers)):
+        raise validate.ArgumentTypeError(f"layers must be a non-empty sequence of layer names, "
+                                         f"got {layers!r:.80}")
+    for layer in layers:
+        find_layer(model, layer)
+    out = {layer: [] for layer in layers}
+    with frozen(model), capture(model, list(out)) as cap:
         for i in range(0, len(x), batch_size):
             model(x[i:i + batch_size])
-            out.append(cap.outputs[layer].float())
-    return torch.cat(out)
+            for layer in out:
+                out[layer].append(cap.outputs[layer].float())
+    return {layer: torch.cat(a) for layer, a in out.items()}
 
 
 @checked

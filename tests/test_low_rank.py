@@ -172,6 +172,20 @@ def test_median_fooling_rho_counts_only_the_examples_the_attack_fools(tiny_model
         lra.median_fooling_rho(tiny_model, x, y[:3], x_adv)
 
 
+def test_one_pass_gives_each_layer_what_its_own_pass_gives(tiny_model):
+    x = torch.rand(7, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    inner = next(n for n, m in tiny_model.named_modules() if isinstance(m, torch.nn.Conv2d))
+    both = lra.activations_at(tiny_model, x, ("features", inner), batch_size=3)  # 3 batches
+    for layer in ("features", inner):
+        assert torch.equal(both[layer], lra.activations(tiny_model, x, layer, batch_size=3))
+    assert both[inner].shape[0] == 7 and both[inner].dtype == torch.float32
+    for bad in ("features", (), ("features", 3)):
+        with pytest.raises(ValueError, match="layers"):
+            lra.activations_at(tiny_model, x, bad)
+    with pytest.raises(ValueError, match="nope"):
+        lra.activations_at(tiny_model, x, ("features", "nope"))
+
+
 def test_appendix_a_relu_raises_the_rank():
     A = torch.tensor([[1.0, -1, 1], [-1, 1, -1]])
     assert torch.linalg.matrix_rank(A).item() == 1
