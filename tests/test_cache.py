@@ -52,6 +52,19 @@ def test_get_trains_once_then_loads(monkeypatch, tmp_path):
     assert second.history == first.history and not second.model.training
 
 
+def test_the_callers_random_stream_does_not_depend_on_the_cache(monkeypatch, tmp_path):
+    """After get() the caller draws the same random numbers whether the model was trained in
+    the call or loaded: a page run cold and the same page run warm show the same numbers."""
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    spec = _spec(method="pgd", method_kwargs={"eps": 0.1, "steps": 1, "step_size": 0.1})
+    draws = []
+    for _ in range(2):  # trained, then loaded
+        rt.cache.get(spec, device="cpu", progress=False)
+        draws.append(torch.rand(8))
+    assert torch.equal(*draws)
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+
 def test_unknown_parts_are_rejected(monkeypatch, tmp_path):
     monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
     with pytest.raises(ValueError, match="unknown architecture"):

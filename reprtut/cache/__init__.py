@@ -346,7 +346,11 @@ def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see re
             if start is None:  # the file was there before the lock, and is unusable or gone
                 start = _start(spec, device)
             objective = build(spec, start)
-            history = _train(spec, objective, start, path, device, progress, retrain)
+            # Training draws random numbers (batches, attack starts); the caller's stream then
+            # continues where a load leaves it (seeded by build), so a page's numbers do not
+            # depend on whether its models were cached.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                history = _train(spec, objective, start, path, device, progress, retrain)
         ledger.record(path.parent, name=spec.name, key=spec.key(), seconds=time.perf_counter() - t0,
                       event="load" if state is not None else "train")
     if state is not None:
