@@ -4,29 +4,29 @@ A :class:`ModelSpec` says everything that determines a trained model — data, a
 method and training configuration, and the trained model it starts from (``init``, itself a
 spec) with what of it is copied (``load``) and frozen (``freeze``). :func:`get` returns the
 model, training it on first use and storing it under ``$REPRTUT_CACHE`` (default
-``$REPRTUT_HOME/models``); chapters and tests that ask for the same spec share one training
-run. Interrupted training resumes from the last completed epoch. Files are read with
-``torch.load(weights_only=True)``.
+``$REPRTUT_HOME/models``); chapters and tests that ask for the same spec share one training run.
+Interrupted training resumes from the last completed epoch. Files are read with
+``torch.load(weights_only=True)``. Training draws from a forked random stream, so what the
+caller draws after :func:`get` does not depend on whether the model was trained or loaded.
 
 The specs form a graph: frozen-feature transfer starts from a source model and freezes its
-feature map (``init=source, load=("features",), freeze=("features",)``); the low-rank
-model fine-tunes a trained classifier (``init=classifier``). :func:`get` resolves ``init``
-first, recursively, so a model's starting point is trained (or loaded) before the model's own
-file lock is taken.
+feature map (``init=source, load=("features",), freeze=("features",)``); the low-rank model
+fine-tunes a trained classifier (``init=classifier``). :func:`get` resolves ``init`` first,
+recursively: a model's starting point is trained (or loaded) before its own file lock is taken.
 
 What the cache serves is verified: each model file ``<name>-<key>.pt`` has a sidecar
-``<name>-<key>.pt.sha256`` with the SHA-256 of its bytes, written after the file itself. A
-file whose checksum is missing or differs, or that cannot be read, is reported (a
+``<name>-<key>.pt.sha256`` with the SHA-256 of its bytes, written after the file itself. A file
+whose checksum is missing or differs, or that cannot be read, is reported (a
 :class:`CacheWarning` naming the path), deleted and trained again: never served. A run that
-diverges (non-finite loss or weights, see :func:`reprtut.train.fit`) raises and stores
-nothing. Concurrent requests for the same model (two notebooks, pytest workers) take a file
-lock ``<name>-<key>.pt.lock``: the first trains, the others wait and then load its result.
-Temporary files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access
-once their process is gone.
+diverges (non-finite loss or weights, see :func:`reprtut.train.fit`) raises and stores nothing.
+Concurrent requests for the same model (two notebooks, pytest workers) take a file lock
+``<name>-<key>.pt.lock``: the first trains, the others wait and then load its result. Temporary
+files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access once their
+process is gone.
 
 A model can come trained: with ``$REPRTUT_MODELS_URL`` set, :func:`get` first fetches a missing
-file from that bundle, checked against the SHA-256 its manifest lists (:mod:`.hub`), and
-trains it only when that fails. ``python -m reprtut.cache export`` writes such a bundle
+file from that bundle, checked against the SHA-256 its manifest lists (:mod:`.hub`), and trains
+it only when that fails. ``python -m reprtut.cache export`` writes such a bundle
 (:mod:`.bundle`).
 """
 
@@ -304,17 +304,16 @@ def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see re
         device: Device | None = None, progress: bool = True, retrain: bool = False) -> Trained:
     """Load the model of ``spec`` from the cache, training (or resuming) it first if needed.
 
-    Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available).
-    A model not in the cache is first fetched from ``$REPRTUT_MODELS_URL`` when that is set
+    Returns a :class:`Trained` in eval mode on ``device`` (default: the fastest available). A
+    model not in the cache is first fetched from ``$REPRTUT_MODELS_URL`` when that is set
     (:func:`reprtut.cache.hub.fetch`: checked by SHA-256, else a
     :class:`~reprtut.cache.hub.FetchWarning` and trained as without it). A cached file that
     fails its checksum or cannot be read is reported with a :class:`CacheWarning` and trained
-    again. Holds the spec's file lock while it checks and
-    trains, so concurrent calls train a model once. A spec with an ``init`` that must be
-    trained first gets that model from :func:`get` (recursively) before taking its own lock,
-    copies its weights in (``spec.load``) and trains with ``spec.freeze`` frozen; a model
-    already in the cache is loaded without its ``init``. Raises
-    :class:`reprtut.train.Diverged` (nothing stored) when training diverges.
+    again. Holds the spec's file lock while it checks and trains, so concurrent calls train a
+    model once. A spec with an ``init`` that must be trained first gets that model from
+    :func:`get` (recursively) before taking its own lock, copies its weights in (``spec.load``)
+    and trains with ``spec.freeze`` frozen; a model already in the cache is loaded without its
+    ``init``. Raises :class:`reprtut.train.Diverged` (nothing stored) when training diverges.
     """
     device = torch.device(device) if device is not None else default_device()
     path = path_of(spec)
@@ -346,9 +345,6 @@ def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see re
             if start is None:  # the file was there before the lock, and is unusable or gone
                 start = _start(spec, device)
             objective = build(spec, start)
-            # Training draws random numbers (batches, attack starts); the caller's stream then
-            # continues where a load leaves it (seeded by build), so a page's numbers do not
-            # depend on whether its models were cached.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 history = _train(spec, objective, start, path, device, progress, retrain)
         ledger.record(path.parent, name=spec.name, key=spec.key(), seconds=time.perf_counter() - t0,
