@@ -43,9 +43,7 @@ def activations_at(model: Model, x: Images, layers: Sequence[str] = ("features",
             or not all(isinstance(n, str) for n in layers)):
         raise validate.ArgumentTypeError(f"layers must be a non-empty sequence of layer names, "
                                          f"got {layers!r:.80}")
-    for layer in layers:
-        find_layer(model, layer)
-    out = {layer: [] for layer in layers}
+    out = {layer: [] for layer in layers}  # capture() refuses a name that is no layer
     with frozen(model), capture(model, list(out)) as cap:
         for i in range(0, len(x), batch_size):
             model(x[i:i + batch_size])
