@@ -3,7 +3,8 @@
 :func:`fit` trains any :class:`~reprtut.methods.Objective` — standard training, PGD
 adversarial training, TRADES, perceptual regularization, AFD, the low-rank layer — and takes
 care of what they share: device placement, mixed precision (bf16 on recent GPUs, fp16 with a
-gradient scaler on older ones), channels_last, learning-rate schedules, progress bars,
+gradient scaler on older ones), channels-last batches on GPUs (the classifiers compute
+channels-last everywhere: :class:`reprtut.models.Normalize`), learning-rate schedules, progress bars,
 per-epoch checkpoints written atomically, and resuming a run where it stopped.
 """
 

@@ -241,3 +241,33 @@ def test_a_training_step_attacks_in_its_own_precision(monkeypatch, amp, dtype):
     with rt.device.autocast(torch.device("cpu"), amp):
         rt.attacks.Threat(eps=0.1, steps=2).perturb(model, *_batch())
     assert set(seen) == {dtype}
+
+
+# ------------------------------------------------------------------ layout
+
+@pytest.mark.parametrize("arch, dataset, kwargs", [("small_cnn", "cifar10", {"width": 8}),
+                                                   ("mnist_cnn", "mnist", {"width": 4, "hidden": 16})])
+def test_classifiers_compute_channels_last_and_return_plain_input_gradients(arch, dataset, kwargs):
+    """Activations and convolution weights are channels-last (the fast layout on CPUs and GPUs);
+    the gradient with respect to a plain input is plain, as attacks and losses expect, and
+    the logits are those of the same network in the default layout."""
+    model = rt.models.build(arch, dataset, **kwargs).eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    c = rt.data.INFO[dataset].shape[0]
+    x = torch.rand(3, c, 32 if c == 3 else 28, 32 if c == 3 else 28, requires_grad=True)
+    seen = []
+    hook = model.features[1].register_forward_hook(lambda _m, _i, out: seen.append(out))
+    logits = model(x)
+    hook.remove()
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)  # the first convolution's
+    (grad,) = torch.autograd.grad(logits.sum(), x)
+    assert grad.is_contiguous() and not (c > 1 and grad.is_contiguous(memory_format=torch.channels_last))
+    # The same computation in the default layout, layer by layer after the normalisation.
+    h = (x - model.features[0].mean) / model.features[0].std
+    for layer in list(model.features)[1:]:
+        if isinstance(layer, torch.nn.Conv2d):
+            h = torch.nn.functional.conv2d(h, layer.weight.contiguous(), layer.bias, layer.stride, layer.padding)
+        else:
+            h = layer(h.contiguous())
+    torch.testing.assert_close(logits, model.head(h), rtol=1e-4, atol=1e-5)

@@ -60,7 +60,7 @@ from .files import checksum_path, sha256_of, write_checksum
 CACHE_ENV = "REPRTUT_CACHE"
 # Part of every key: raised when a change to the package (a model, a method, the loop) makes
 # models trained by earlier versions stale, so that they are trained again.
-VERSION = 2
+VERSION = 3
 
 
 @dataclass
