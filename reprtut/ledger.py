@@ -2,6 +2,7 @@
 
 Every :func:`reprtut.cache.get` appends one JSON line to ``ledger.jsonl`` in the cache folder:
 the spec's name and key, ``"train"``, ``"load"`` or ``"fetch"``, the seconds it took, the
+seconds it first waited for another process that held the model's lock (training it), the
 profile, and the requester —
 the pytest test or book page that asked (from ``$PYTEST_CURRENT_TEST``, which pytest sets and
 the kernels nbval starts for a page inherit), else ``$REPRTUT_REQUESTER``, else the script.
@@ -34,10 +35,14 @@ def requester() -> str:
     return os.environ.get(REQUESTER_ENV) or Path(sys.argv[0] or "python").name
 
 
-def record(folder: Path, *, name: str, key: str, event: str, seconds: float) -> None:
+def record(folder: Path, *, name: str, key: str, event: str, seconds: float,
+           waited: float = 0.0) -> None:
     """Append one request to the ledger in ``folder``; a ledger that cannot be written is
-    not an error (the cache itself works without it)."""
+    not an error (the cache itself works without it). ``waited``: seconds spent waiting for
+    the lock before ``seconds`` began, which belong to the model's training, not to the
+    requester's own work."""
     line = json.dumps({"name": name, "key": key, "event": event, "seconds": round(seconds, 3),
+                       "waited": round(waited, 3),
                        "profile": profiles.name(), "requester": requester(), "pid": os.getpid(),
                        "time": time.time()})
     try:

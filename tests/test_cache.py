@@ -265,6 +265,33 @@ def test_a_cached_model_names_its_starting_points_in_the_ledger(monkeypatch, tmp
     assert next(r for r in rows if r["name"] == "base")["key"] == base.key()
 
 
+def test_the_ledger_counts_the_wait_for_a_model_another_process_holds(monkeypatch, tmp_path):
+    """A request that waits on the lock while another process trains the model records the
+    wait apart from its own seconds: the time table charges it to the training, not to the
+    waiting page."""
+    import threading
+    from filelock import FileLock
+
+    monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
+    trained = rt.cache.get(_spec(), device="cpu", progress=False)
+    held, release = threading.Event(), threading.Event()
+
+    def trainer():  # a second holder of the same file lock, as another process would be
+        with FileLock(str(trained.path) + ".lock"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=trainer)
+    thread.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    rt.cache.get(_spec(), device="cpu", progress=False)
+    thread.join()
+    first, load = rt.ledger.read(tmp_path)
+    assert (first["event"], load["event"]) == ("train", "load")
+    assert first["waited"] < 0.5 and 0.5 < load["waited"] < 10 and load["seconds"] < 5
+
+
 def test_init_weights_must_fit(monkeypatch, tmp_path):
     monkeypatch.setenv(rt.cache.CACHE_ENV, str(tmp_path))
     wide = _spec(name="wide", arch_kwargs={"width": 8, "hidden": 16})

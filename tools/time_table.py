@@ -9,9 +9,11 @@ report (seconds per test; a page's are the sum of its cells'). Prints three Mark
 
 1. models: recipe, seconds to train, who trained it, who else loaded it, and whether any page
    uses it (a model only tests use is marked, so it can be questioned);
-2. pages: seconds under nbval, seconds spent training models there, the page's own (warm)
-   seconds, and its cold seconds — own seconds plus the training of every model it asks for,
-   whoever trained it first — against the quick profile's budgets (90 s warm, 180 s cold);
+2. pages: seconds under nbval, seconds spent training models there, seconds spent waiting
+   for a model that another process was training (the ledger's ``waited``: its training is
+   counted where it ran), the page's own (warm) seconds — the rest — and its cold seconds —
+   own seconds plus the training of every model it asks for, whoever trained it first —
+   against the quick profile's budgets (90 s warm, 180 s cold);
 3. the slowest tests, with the training they did.
 
 ``--check`` exits non-zero when a page exceeds twice either budget, so a slow page is caught
@@ -97,17 +99,19 @@ def models_table(rows: list[dict]) -> tuple[list[str], dict]:
 
 def pages_table(seconds: dict[str, float], rows: list[dict], by_model: dict):
     trained_here: dict[str, float] = defaultdict(float)
+    waited_here: dict[str, float] = defaultdict(float)
     asked: dict[str, set] = defaultdict(set)
     for r in rows:
         asked[r["requester"]].add(f"{r['name']}-{r['key']}")
+        waited_here[r["requester"]] += r.get("waited", 0.0)  # absent in older ledgers
         if r["event"] == "train":
             trained_here[r["requester"]] += r["seconds"]
-    lines = ["| page | under nbval s | training there s | own (warm) s | cold s | within budget |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = ["| page | under nbval s | training there s | waiting for a model s | own (warm) s | "
+             "cold s | within budget |", "|---|---:|---:|---:|---:|---:|---|"]
     over = []
     for page in sorted(p for p in seconds if p.endswith(".md")):
-        total, train = seconds[page], trained_here.get(page, 0.0)
-        warm = max(0.0, total - train)
+        total, train, waited = seconds[page], trained_here.get(page, 0.0), waited_here.get(page, 0.0)
+        warm = max(0.0, total - train - waited)
         cold = warm + sum(by_model[m]["train"] for m in asked.get(page, ()))
         ok = warm <= WARM_BUDGET and cold <= COLD_BUDGET
         warm_limit, cold_limit = limits(page)
@@ -118,9 +122,10 @@ def pages_table(seconds: dict[str, float], rows: list[dict], by_model: dict):
             verdict = "yes"
         else:
             verdict = "over" + (f" (ceiling {CEILINGS[page]:.0f} s)" if page in CEILINGS else "")
-        lines.append(f"| {page} | {total:.1f} | {train:.1f} | {warm:.1f} | {cold:.1f} | "
-                     f"{verdict} |")
-    total_cold = sum(max(0.0, seconds[p] - trained_here.get(p, 0.0)) for p in seconds if p.endswith(".md"))
+        lines.append(f"| {page} | {total:.1f} | {train:.1f} | {waited:.1f} | {warm:.1f} | "
+                     f"{cold:.1f} | {verdict} |")
+    total_cold = sum(max(0.0, seconds[p] - trained_here.get(p, 0.0) - waited_here.get(p, 0.0))
+                     for p in seconds if p.endswith(".md"))
     total_cold += sum(m["train"] for m in by_model.values()
                       if any(a.endswith(".md") for a in m["asked_by"]))
     lines.append(f"\nCold book (every page's own seconds plus every model a page asks for, "
@@ -130,13 +135,17 @@ def pages_table(seconds: dict[str, float], rows: list[dict], by_model: dict):
 
 def tests_table(seconds: dict[str, float], rows: list[dict], most: int) -> list[str]:
     trained_here: dict[str, float] = defaultdict(float)
+    waited_here: dict[str, float] = defaultdict(float)
     for r in rows:
+        waited_here[r["requester"]] += r.get("waited", 0.0)
         if r["event"] == "train":
             trained_here[r["requester"]] += r["seconds"]
-    lines = [f"| test (slowest {most}) | s | training there s |", "|---|---:|---:|"]
+    lines = [f"| test (slowest {most}) | s | training there s | waiting for a model s |",
+             "|---|---:|---:|---:|"]
     tests = sorted((t for t in seconds if not t.endswith(".md")), key=lambda t: -seconds[t])
     for t in tests[:most]:
-        lines.append(f"| {t} | {seconds[t]:.1f} | {trained_here.get(t, 0.0):.1f} |")
+        lines.append(f"| {t} | {seconds[t]:.1f} | {trained_here.get(t, 0.0):.1f} | "
+                     f"{waited_here.get(t, 0.0):.1f} |")
     total = sum(seconds[t] for t in tests)
     lines.append(f"\n{len(tests)} tests, {total / 60:.1f} min; pages "
                  f"{sum(v for k, v in seconds.items() if k.endswith('.md')) / 60:.1f} min")

@@ -21,8 +21,7 @@ whose checksum is missing or differs, or that cannot be read, is reported (a
 diverges (non-finite loss or weights, see :func:`reprtut.train.fit`) raises and stores nothing.
 Concurrent requests for the same model (two notebooks, pytest workers) take a file lock
 ``<name>-<key>.pt.lock``: the first trains, the others wait and then load its result. Temporary
-files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access once their
-process is gone.
+files left by killed writers (``.<file>.<pid>.tmp``) are removed at cache access once their process is gone.
 
 A model can come trained: with ``$REPRTUT_MODELS_URL`` set, :func:`get` first fetches a missing
 file from that bundle, checked against the SHA-256 its manifest lists (:mod:`.hub`), and trains
@@ -329,6 +328,7 @@ def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see re
     # long. Only when a cached file proves unusable is it fetched under the lock; init chains
     # have no cycles, so nested locks are always taken in the same order, outer first.
     start = _start(spec, device) if retrain or not path.exists() else None
+    t_ask = time.perf_counter()
     with FileLock(str(path) + ".lock"):
         t0, state = time.perf_counter(), None
         if path.exists() and not retrain:
@@ -348,7 +348,7 @@ def get(spec: Annotated[ModelSpec, Instance(ModelSpec, what="a ModelSpec (see re
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 history = _train(spec, objective, start, path, device, progress, retrain)
         ledger.record(path.parent, name=spec.name, key=spec.key(), seconds=time.perf_counter() - t0,
-                      event="load" if state is not None else "train")
+                      event="load" if state is not None else "train", waited=t0 - t_ask)
     if state is not None:
         _record_needs(spec.init, path.parent)
     objective.to(device).eval()
